@@ -1,0 +1,30 @@
+# invx: `make run` to try it, `make test` to test it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+
+.PHONY: install run test lint clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+run: install
+	$(BIN)/invx db upgrade
+	$(BIN)/invx demo --port $(PORT)
+	PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check invx tests migrations wsgi.py gunicorn.conf.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

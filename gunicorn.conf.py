@@ -1,0 +1,15 @@
+"""gunicorn settings for invx. Environment: PORT, INVX_BIND, INVX_WORKERS."""
+import multiprocessing
+import os
+
+wsgi_app = "wsgi:app"
+bind = os.environ.get("INVX_BIND") or f"127.0.0.1:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("INVX_WORKERS") or min(2 * multiprocessing.cpu_count() + 1, 9))
+worker_class = "sync"
+timeout = 120  # a registration waits on AT; the registration lease outlives it
+graceful_timeout = 30
+keepalive = 5
+accesslog = "-"
+errorlog = "-"
+# %(U)s is the path without the query string: ?api_key= never reaches the log.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms'

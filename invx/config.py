@@ -1,0 +1,80 @@
+"""Configuration: defaults in code, overridden by ``INVX_*`` environment variables.
+
+This is the only module that reads ``os.environ`` for the application.
+"""
+import os
+
+PREFIX = "INVX_"
+
+
+class ConfigError(ValueError):
+    """An ``INVX_*`` variable holds a value invx cannot use."""
+
+
+def _int(name, value, minimum):
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{PREFIX}{name} must be an integer, not {value!r}") from None
+    if number < minimum:
+        raise ConfigError(f"{PREFIX}{name} must be at least {minimum}")
+    return number
+
+
+def _float(name, value, minimum):
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{PREFIX}{name} must be a number, not {value!r}") from None
+    if number < minimum:
+        raise ConfigError(f"{PREFIX}{name} must be at least {minimum}")
+    return number
+
+
+def database_url(url):
+    """The SQLAlchemy URL to use: ``postgres://`` and ``postgresql://`` mean psycopg2."""
+    for scheme in ("postgres://", "postgresql://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg2://" + url[len(scheme):]
+    return url
+
+
+# name -> (Flask config key, parser). Only these variables are read.
+_VARIABLES = {
+    "DATABASE_URL": ("SQLALCHEMY_DATABASE_URI", lambda n, v: database_url(v)),
+    "LOG_LEVEL": ("INVX_LOG_LEVEL", lambda n, v: v.upper()),
+    "REGISTRATION_LEASE_SECONDS": ("INVX_REGISTRATION_LEASE_SECONDS", lambda n, v: _int(n, v, 5)),
+    "SANDBOX_LATENCY": ("INVX_SANDBOX_LATENCY", lambda n, v: _float(n, v, 0)),
+    "MAX_BODY_BYTES": ("MAX_CONTENT_LENGTH", lambda n, v: _int(n, v, 1024)),
+}
+
+
+def defaults(instance_path):
+    """The configuration invx runs with when no variable is set."""
+    return {
+        "SQLALCHEMY_DATABASE_URI": "sqlite:///" + os.path.join(instance_path, "invx.sqlite3"),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "INVX_LOG_LEVEL": "INFO",
+        # How long a registration may hold a sequence before another worker may take it over.
+        "INVX_REGISTRATION_LEASE_SECONDS": 120,
+        # Simulated round-trip time of the sandbox Tax Authority, in seconds.
+        "INVX_SANDBOX_LATENCY": 0.0,
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
+    }
+
+
+def from_environment(environ=None):
+    """The Flask config keys set by ``INVX_*`` variables in ``environ``."""
+    environ = os.environ if environ is None else environ
+    settings = {}
+    for name, (key, parse) in _VARIABLES.items():
+        value = environ.get(PREFIX + name)
+        if value is not None and value != "":
+            settings[key] = parse(name, value)
+    return settings
+
+
+def instance_path_override(environ=None):
+    """``INVX_INSTANCE_PATH``, where the embedded database and demo key live, if set."""
+    environ = os.environ if environ is None else environ
+    return environ.get(PREFIX + "INSTANCE_PATH") or None

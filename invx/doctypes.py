@@ -1,0 +1,43 @@
+"""The 15 InvoiceXpress document types of a sequence and what AT calls them.
+
+Order is the order of the keys in the SEQUENCE object; ``offset`` gives each type's
+sub-series id (``sequence id + offset``), as real InvoiceXpress data shows.
+"""
+from dataclasses import dataclass
+
+ID_SPACING = 17  # offsets run 0..16, so consecutive sequence ids are 17 apart
+
+
+@dataclass(frozen=True)
+class DocType:
+    name: str
+    offset: int
+    at_class: str | None = None  # AT classeDoc; None when not communicated to AT
+    at_type: str | None = None   # AT tipoDoc, also the printed document number's prefix
+
+    @property
+    def atcud_relevant(self):
+        return self.at_class is not None
+
+
+DOC_TYPES = (
+    DocType("invoice", 0, "SI", "FT"),
+    DocType("invoice_receipt", 2, "SI", "FR"),
+    DocType("simplified_invoice", 1, "SI", "FS"),
+    DocType("credit_note", 5, "SI", "NC"),
+    DocType("debit_note", 4, "SI", "ND"),
+    DocType("receipt", 3, "PY", "RG"),
+    DocType("shipping", 14, "MG", "GR"),
+    DocType("transport", 16, "MG", "GT"),
+    DocType("devolution", 15, "MG", "GD"),
+    DocType("proforma", 12, "WD", "PF"),
+    DocType("quote", 11, "WD", "OR"),
+    DocType("fees_note", 13),
+    DocType("vat_moss_invoice", 7),
+    DocType("vat_moss_credit_note", 8),
+    DocType("vat_moss_receipt", 9),
+)
+
+BY_NAME = {doc_type.name: doc_type for doc_type in DOC_TYPES}
+BY_OFFSET = {doc_type.offset: doc_type for doc_type in DOC_TYPES}
+ATCUD_RELEVANT = tuple(doc_type for doc_type in DOC_TYPES if doc_type.atcud_relevant)

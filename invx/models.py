@@ -1,0 +1,129 @@
+"""Persistent state: accounts, InvoiceXpress sequences and their per-type series."""
+from datetime import datetime, timezone
+
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .doctypes import BY_NAME, DOC_TYPES, ID_SPACING
+from .extensions import db
+from .fiscal import PORTUGAL
+
+# 64-bit keys on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY.
+BigKey = BigInteger().with_variant(Integer, "sqlite")
+
+
+def utcnow():
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Account(db.Model):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(BigKey, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    country: Mapped[str] = mapped_column(String(2))
+    fiscal_id: Mapped[str] = mapped_column(String(32))
+    tax_authority: Mapped[str] = mapped_column(String(16), default="none")
+    # SHA-256 of the API key, hex: the key itself is never stored.
+    api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    default_sequence_pk: Mapped[int | None] = mapped_column(
+        BigKey, ForeignKey("sequences.pk", use_alter=True, ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    key_rotated_at: Mapped[datetime | None]
+
+    @property
+    def is_portuguese(self):
+        return self.country == PORTUGAL
+
+
+class Sequence(db.Model):
+    """An InvoiceXpress sequence: one series name, one sub-series per document type.
+
+    Its public ``id`` is ``pk * 17`` so that every sub-series id (``id + offset``, offsets
+    0 to 16) is unique across all sequences, as InvoiceXpress ids are.
+    """
+
+    __tablename__ = "sequences"
+    __table_args__ = (UniqueConstraint("account_id", "serie_key"),)
+
+    CREATING = "creating"  # POST in progress: not visible to clients yet
+    READY = "ready"
+
+    pk: Mapped[int] = mapped_column(BigKey, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    serie: Mapped[str] = mapped_column(String(35))
+    serie_key: Mapped[str] = mapped_column(String(35))
+    state: Mapped[str] = mapped_column(String(16), default=CREATING)
+    # The registration lease: while it runs, other registrations of this sequence get 409 006.
+    lease_token: Mapped[str | None] = mapped_column(String(36))
+    lease_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    account: Mapped[Account] = relationship(foreign_keys=[account_id])
+    series: Mapped[list["Series"]] = relationship(
+        back_populates="sequence", cascade="all, delete-orphan", order_by="Series.number_id")
+
+    @property
+    def id(self):
+        return self.pk * ID_SPACING
+
+    @staticmethod
+    def pk_for_id(public_id):
+        """The primary key behind a public id, or None when no sequence can have it."""
+        if public_id <= 0 or public_id % ID_SPACING or public_id > 2**62:
+            return None
+        return public_id // ID_SPACING
+
+    @property
+    def is_default(self):
+        return self.account.default_sequence_pk == self.pk
+
+    def series_for(self, doc_type):
+        return next(s for s in self.series if s.doc_type == doc_type.name)
+
+
+class Series(db.Model):
+    """One document type's numbering series within a sequence, and its AT registration."""
+
+    __tablename__ = "series"
+    __table_args__ = (UniqueConstraint("sequence_pk", "doc_type"),)
+
+    NOT_APPLICABLE = "not_applicable"  # not communicated to AT: code shown as N/A
+    UNREGISTERED = "unregistered"      # relevant but without a code: N/D
+    REGISTERED = "registered"          # AT state A
+    FINISHED = "finished"              # AT state F
+    ANNULLED = "annulled"              # AT state N
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # a UUID
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    sequence_pk: Mapped[int] = mapped_column(ForeignKey("sequences.pk", ondelete="CASCADE"))
+    doc_type: Mapped[str] = mapped_column(String(32))
+    # The InvoiceXpress integer id of this sub-series: the sequence id plus the type's offset.
+    number_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    last_number: Mapped[int] = mapped_column(BigInteger, default=0)
+    at_status: Mapped[str] = mapped_column(String(16))
+    validation_code: Mapped[str | None] = mapped_column(String(64))
+    registered_at: Mapped[datetime | None]
+
+    sequence: Mapped[Sequence] = relationship(back_populates="series")
+
+    @property
+    def offset(self):
+        return BY_NAME[self.doc_type].offset
+
+    @property
+    def display_code(self):
+        """The ``current_<type>_validation_code`` value: a code, ``N/D`` or ``N/A``."""
+        if self.at_status == self.NOT_APPLICABLE:
+            return "N/A"
+        if self.at_status in (self.REGISTERED, self.FINISHED) and self.validation_code:
+            return self.validation_code
+        return "N/D"
+
+    @property
+    def needs_registration(self):
+        return self.at_status == self.UNREGISTERED
+
+
+assert {t.name for t in DOC_TYPES} == set(BY_NAME)
