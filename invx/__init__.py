@@ -34,8 +34,10 @@ def _register_logging(app):
 
 
 def _register_extensions(app):
-    from . import models  # noqa: F401  (the tables, for migrations)
-    from . import tax_authority  # noqa: F401  (the sandbox's table)
+    from . import (
+        models,  # noqa: F401  (the tables, for migrations)
+        tax_authority,  # noqa: F401  (the sandbox's table)
+    )
     from .extensions import configure_sqlite, db, migrate
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):

@@ -4,7 +4,7 @@ import os
 
 import click
 from flask import current_app
-from flask.cli import AppGroup, FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from sqlalchemy import select
 
 from . import accounts as accounts_domain
@@ -134,6 +134,7 @@ def _unused_serie(account):
 @click.command("demo")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535),
               help="The port the server will listen on, for the example.")
+@with_appcontext
 def demo(port):
     """Make sure the demo account exists and print its key with a curl example."""
     account, key = ensure_demo_account()

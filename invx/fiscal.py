@@ -23,7 +23,7 @@ VALIDATION_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXYZ23456789"
 
 def is_valid_serie(name):
     """True when ``name`` follows AT's series identifier rules."""
-    return isinstance(name, str) and SERIE_PATTERN.match(name) is not None
+    return isinstance(name, str) and SERIE_PATTERN.fullmatch(name) is not None
 
 
 def serie_key(name):
@@ -35,7 +35,7 @@ def is_valid_nif(nif):
     """True for a 9-digit Portuguese fiscal number whose check digit is right."""
     if not isinstance(nif, str) or not re.fullmatch(r"[0-9]{9}", nif):
         return False
-    total = sum(int(digit) * weight for digit, weight in zip(nif[:8], range(9, 1, -1)))
+    total = sum(int(digit) * weight for digit, weight in zip(nif[:8], range(9, 1, -1), strict=True))
     remainder = total % 11
     check = 0 if remainder < 2 else 11 - remainder
     return check == int(nif[8])

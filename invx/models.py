@@ -1,5 +1,5 @@
 """Persistent state: accounts, InvoiceXpress sequences and their per-type series."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -13,7 +13,7 @@ BigKey = BigInteger().with_variant(Integer, "sqlite")
 
 
 def utcnow():
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class Account(db.Model):
@@ -50,7 +50,8 @@ class Sequence(db.Model):
     READY = "ready"
 
     pk: Mapped[int] = mapped_column(BigKey, primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     serie: Mapped[str] = mapped_column(String(35))
     serie_key: Mapped[str] = mapped_column(String(35))
     state: Mapped[str] = mapped_column(String(16), default=CREATING)
@@ -96,7 +97,8 @@ class Series(db.Model):
     ANNULLED = "annulled"              # AT state N
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # a UUID
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     sequence_pk: Mapped[int] = mapped_column(ForeignKey("sequences.pk", ondelete="CASCADE"))
     doc_type: Mapped[str] = mapped_column(String(32))
     # The InvoiceXpress integer id of this sub-series: the sequence id plus the type's offset.

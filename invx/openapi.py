@@ -36,7 +36,8 @@ def _sequence_schema():
             "type": "integer",
             "description": f"The id of this type's series: the sequence id + {doc_type.offset}."}
         properties[f"current_{doc_type.name}_validation_code"] = {
-            "type": "string", "description": f"{codes.capitalize()} (N/A for non-Portuguese accounts)."}
+            "type": "string",
+            "description": f"{codes.capitalize()} (N/A for non-Portuguese accounts)."}
     return {"type": "object", "properties": properties, "required": list(properties),
             "additionalProperties": False}
 

@@ -194,7 +194,9 @@ def _release(sequence, token):
 
 
 def _pending(sequence):
-    return [s for s in sequence.series if s.needs_registration]
+    """The series still to register, in the documented order of the types."""
+    by_type = {s.doc_type: s for s in sequence.series if s.needs_registration}
+    return [by_type[t.name] for t in DOC_TYPES if t.name in by_type]
 
 
 def _register_pending(sequence, adapter, token, lease):
@@ -202,7 +204,7 @@ def _register_pending(sequence, adapter, token, lease):
     pending = _pending(sequence)
     if not pending:
         return
-    account = sequence.account
+    account_name = sequence.account.name
     got = []
     for series in pending:
         doc_type = _doc_type(series)
@@ -213,8 +215,9 @@ def _register_pending(sequence, adapter, token, lease):
         try:
             info = adapter.register_series(registration)
         except TaxAuthorityError as error:
-            log.warning("AT refused %s %s/%s of %s: %s %s", sequence.serie, doc_type.at_class,
-                        doc_type.at_type, account.name, error.code, error.message)
+            log.warning("AT refused %s %s/%s of %s: %s %s", registration.serie,
+                        doc_type.at_class, doc_type.at_type, account_name, error.code,
+                        error.message)
             _compensate(sequence, adapter, got)
             raise _client_error(error) from error
         series.validation_code = info.validation_code
@@ -229,12 +232,12 @@ def _compensate(sequence, adapter, registered):
     """Annul the series this attempt registered, so a failure leaves nothing behind at AT."""
     for series in registered:
         doc_type = _doc_type(series)
-        db.session.commit()
+        serie, code = sequence.serie, series.validation_code
+        db.session.commit()  # read first: touching an expired attribute would begin anew
         try:
-            adapter.annul_series(sequence.serie, doc_type.at_class, doc_type.at_type,
-                                 series.validation_code, reason="ER")
+            adapter.annul_series(serie, doc_type.at_class, doc_type.at_type, code, reason="ER")
         except TaxAuthorityError as error:
-            log.error("could not annul %s %s/%s (code kept): %s %s", sequence.serie,
+            log.error("could not annul %s %s/%s (code kept): %s %s", serie,
                       doc_type.at_class, doc_type.at_type, error.code, error.message)
             continue
         series.at_status = Series.ANNULLED

@@ -7,7 +7,7 @@ be printed on a real document.
 """
 import secrets
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, Date, String, UniqueConstraint, select
 from sqlalchemy.exc import IntegrityError
@@ -81,7 +81,7 @@ def is_sandbox_code(code):
 
 
 def _now():
-    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
 def _check_registration(reg, today):
@@ -98,7 +98,8 @@ def _check_registration(reg, today):
     if reg.processing not in ("PI", "PF", "OM"):
         raise InvalidRequestError("Campos com erros: meioProcessamento.", 4003)
     if reg.start_date < today:
-        raise InvalidRequestError("A data prevista de início de utilização é anterior a hoje.", 4049)
+        raise InvalidRequestError(
+            "A data prevista de início de utilização é anterior a hoje.", 4049)
 
 
 class SandboxTaxAuthority(TaxAuthority):
@@ -124,7 +125,8 @@ class SandboxTaxAuthority(TaxAuthority):
         _check_registration(registration, today_in_portugal())
         now = _now()
         with Session(db.engine) as session:
-            if self._find(session, registration.serie, registration.doc_class, registration.doc_type):
+            reg = registration
+            if self._find(session, reg.serie, reg.doc_class, reg.doc_type):
                 raise AlreadyRegisteredError(
                     "A série já se encontra registada para este tipo de documento.", 4001)
             row = SandboxSeries(
@@ -165,7 +167,8 @@ class SandboxTaxAuthority(TaxAuthority):
         with Session(db.engine) as session:
             row = self._find(session, serie, doc_class, doc_type)
             if row is None or row.validation_code != validation_code or row.state != "A":
-                raise OperationRefusedError("Não é possível anular a série indicada.", 4004)
+                raise OperationRefusedError("Não é possível anular a série indicada.",
+                                            4004)
             row.state, row.state_reason, row.state_at = "N", reason, _now()
             session.commit()
             return row.info()
@@ -176,7 +179,8 @@ class SandboxTaxAuthority(TaxAuthority):
         with Session(db.engine) as session:
             row = self._find(session, serie, doc_class, doc_type)
             if row is None or row.validation_code != validation_code or row.state != "A":
-                raise OperationRefusedError("Não é possível finalizar a série indicada.", 4005)
+                raise OperationRefusedError("Não é possível finalizar a série indicada.",
+                                            4005)
             if last_number <= row.first_number:
                 raise OperationRefusedError(
                     "O número do último documento emitido tem de ser superior ao número inicial.",
