@@ -13,3 +13,6 @@ accesslog = "-"
 errorlog = "-"
 # %(U)s is the path without the query string: ?api_key= never reaches the log.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms'
+# gunicorn's control socket has one fixed path per user, which every instance on the host
+# (the tests start several) would share; invx does not use gunicornc.
+control_socket_disable = True

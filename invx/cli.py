@@ -1,4 +1,5 @@
 """The ``invx`` command: ``invx db upgrade``, ``invx accounts ...``, ``invx demo``."""
+import functools
 import json
 import os
 
@@ -6,6 +7,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from . import accounts as accounts_domain
 from .auth import account_for_key, is_valid_api_key
@@ -18,6 +20,23 @@ SANDBOX_NOTICE = (
     "trying invx. They are NOT registered with AT and must never appear on a real document.")
 
 accounts_cli = AppGroup("accounts", help="Create, list and re-key accounts.")
+
+
+def _needs_database(command):
+    """Turn "no such table" and "cannot connect" into one clear line, not a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (OperationalError, ProgrammingError) as error:
+            db.session.rollback()
+            url = db.engine.url.render_as_string(hide_password=True)
+            raise click.ClickException(
+                f"cannot use the database {url}: {error.orig.__class__.__name__}. Is it "
+                "reachable, and migrated (`invx db upgrade`)?") from None
+
+    return wrapper
 
 
 def _echo_json(payload):
@@ -42,6 +61,7 @@ def _account_json(account, api_key=None):
               help="Keep a key your scripts already hold (16-128 printable ASCII, no spaces).")
 @click.option("--tax-authority", type=click.Choice(adapter_names()), default="none",
               show_default=True, help="How series are registered with AT.")
+@_needs_database
 def create_account(name, country, fiscal_id, api_key, tax_authority):
     """Create an account and print it, with its API key, as JSON."""
     try:
@@ -54,6 +74,7 @@ def create_account(name, country, fiscal_id, api_key, tax_authority):
 
 @accounts_cli.command("list")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@_needs_database
 def list_accounts(as_json):
     """List the accounts (API keys are stored hashed and cannot be shown)."""
     rows = accounts_domain.list_accounts()
@@ -71,6 +92,7 @@ def list_accounts(as_json):
 @accounts_cli.command("rotate-key")
 @click.argument("name")
 @click.option("--api-key", default=None, help="Use this key instead of a fresh random one.")
+@_needs_database
 def rotate_key(name, api_key):
     """Give an account a new API key; the old one stops working at once."""
     try:
@@ -135,6 +157,7 @@ def _unused_serie(account):
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535),
               help="The port the server will listen on, for the example.")
 @with_appcontext
+@_needs_database
 def demo(port):
     """Make sure the demo account exists and print its key with a curl example."""
     account, key = ensure_demo_account()

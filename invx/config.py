@@ -11,24 +11,20 @@ class ConfigError(ValueError):
     """An ``INVX_*`` variable holds a value invx cannot use."""
 
 
-def _int(name, value, minimum):
-    try:
-        number = int(value)
-    except ValueError:
-        raise ConfigError(f"{PREFIX}{name} must be an integer, not {value!r}") from None
-    if number < minimum:
-        raise ConfigError(f"{PREFIX}{name} must be at least {minimum}")
-    return number
+def _number(cast, minimum):
+    """A parser of numeric variables: ``cast`` is int or float, refused below ``minimum``."""
+    kind = "an integer" if cast is int else "a number"
 
+    def parse(name, value):
+        try:
+            number = cast(value)
+        except ValueError:
+            raise ConfigError(f"{PREFIX}{name} must be {kind}, not {value!r}") from None
+        if number < minimum:
+            raise ConfigError(f"{PREFIX}{name} must be at least {minimum}")
+        return number
 
-def _float(name, value, minimum):
-    try:
-        number = float(value)
-    except ValueError:
-        raise ConfigError(f"{PREFIX}{name} must be a number, not {value!r}") from None
-    if number < minimum:
-        raise ConfigError(f"{PREFIX}{name} must be at least {minimum}")
-    return number
+    return parse
 
 
 def database_url(url):
@@ -43,9 +39,9 @@ def database_url(url):
 _VARIABLES = {
     "DATABASE_URL": ("SQLALCHEMY_DATABASE_URI", lambda n, v: database_url(v)),
     "LOG_LEVEL": ("INVX_LOG_LEVEL", lambda n, v: v.upper()),
-    "REGISTRATION_LEASE_SECONDS": ("INVX_REGISTRATION_LEASE_SECONDS", lambda n, v: _int(n, v, 5)),
-    "SANDBOX_LATENCY": ("INVX_SANDBOX_LATENCY", lambda n, v: _float(n, v, 0)),
-    "MAX_BODY_BYTES": ("MAX_CONTENT_LENGTH", lambda n, v: _int(n, v, 1024)),
+    "REGISTRATION_LEASE_SECONDS": ("INVX_REGISTRATION_LEASE_SECONDS", _number(int, 5)),
+    "SANDBOX_LATENCY": ("INVX_SANDBOX_LATENCY", _number(float, 0)),
+    "MAX_BODY_BYTES": ("MAX_CONTENT_LENGTH", _number(int, 1024)),
 }
 
 
@@ -53,7 +49,8 @@ def defaults(instance_path):
     """The configuration invx runs with when no variable is set."""
     return {
         "SQLALCHEMY_DATABASE_URI": "sqlite:///" + os.path.join(instance_path, "invx.sqlite3"),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # hide_parameters: a logged database error never shows the values it was given.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
         "INVX_LOG_LEVEL": "INFO",
         # How long a registration may hold a sequence before another worker may take it over.
         "INVX_REGISTRATION_LEASE_SECONDS": 120,

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from . import errors
 from .doctypes import BY_NAME, DOC_TYPES
@@ -37,8 +38,9 @@ _STRUCTURE_ERRORS = (4000, 4002, 4003)  # AT's "the request is malformed" codes
 def list_sequences(account):
     """The account's sequences, oldest first (those still being created are not shown)."""
     return db.session.scalars(
-        select(Sequence).where(Sequence.account_id == account.id,
-                               Sequence.state == Sequence.READY).order_by(Sequence.pk)).all()
+        select(Sequence).options(selectinload(Sequence.series))
+        .where(Sequence.account_id == account.id, Sequence.state == Sequence.READY)
+        .order_by(Sequence.pk)).all()
 
 
 def get_sequence(account, public_id):

@@ -195,3 +195,26 @@ def test_demo_recovers_when_its_key_file_is_lost(app, invx, client):
     second_key = re.search(r"API key: (\S+)", invx("demo").output).group(1)
     assert second_key != first_key
     assert client.get(f"/sequences.json?api_key={second_key}").status_code == 200
+
+
+def test_an_unmigrated_database_is_a_clear_error_not_a_traceback(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from invx.cli import main
+    monkeypatch.setenv("INVX_DATABASE_URL", f"sqlite:///{tmp_path}/empty.sqlite3")
+    result = CliRunner().invoke(main, ["accounts", "list"])
+    assert result.exit_code == 1
+    assert "invx db upgrade" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_unreachable_database_error_hides_the_password(monkeypatch):
+    from click.testing import CliRunner
+
+    from invx.cli import main
+    monkeypatch.setenv("INVX_DATABASE_URL", "postgresql://invx:hunter2@127.0.0.1:1/invx")
+    result = CliRunner().invoke(main, ["accounts", "create", "acme", "--country", "PT",
+                                       "--fiscal-id", "123456789"])
+    assert result.exit_code == 1
+    assert "hunter2" not in result.output
+    assert "cannot use the database" in result.output

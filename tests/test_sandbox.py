@@ -194,33 +194,13 @@ def test_register_start_date_long_ago_is_4049():
     assert_refused(exc_info, InvalidRequestError, 4049)
 
 
-def test_register_invalid_serie_is_4003():
+@pytest.mark.parametrize("fields", [
+    {"serie": "a b"}, {"series_type": "X"}, {"first_number": 0},
+    {"software_certificate": 10000}, {"processing": "XX"},
+], ids=["serie", "series-type", "first-number-0", "certificate-10000", "processing"])
+def test_register_with_fields_in_error_is_4003(fields):
     with pytest.raises(InvalidRequestError) as exc_info:
-        adapter().register_series(registration("a b"))
-    assert_refused(exc_info, InvalidRequestError, 4003)
-
-
-def test_register_invalid_series_type_is_4003():
-    with pytest.raises(InvalidRequestError) as exc_info:
-        adapter().register_series(registration(series_type="X"))
-    assert_refused(exc_info, InvalidRequestError, 4003)
-
-
-def test_register_first_number_zero_is_4003():
-    with pytest.raises(InvalidRequestError) as exc_info:
-        adapter().register_series(registration(first_number=0))
-    assert_refused(exc_info, InvalidRequestError, 4003)
-
-
-def test_register_software_certificate_10000_is_4003():
-    with pytest.raises(InvalidRequestError) as exc_info:
-        adapter().register_series(registration(software_certificate=10000))
-    assert_refused(exc_info, InvalidRequestError, 4003)
-
-
-def test_register_invalid_processing_is_4003():
-    with pytest.raises(InvalidRequestError) as exc_info:
-        adapter().register_series(registration(processing="XX"))
+        adapter().register_series(registration(**fields))
     assert_refused(exc_info, InvalidRequestError, 4003)
 
 
