@@ -42,6 +42,10 @@ _VARIABLES = {
     "REGISTRATION_LEASE_SECONDS": ("INVX_REGISTRATION_LEASE_SECONDS", _number(int, 5)),
     "SANDBOX_LATENCY": ("INVX_SANDBOX_LATENCY", _number(float, 0)),
     "MAX_BODY_BYTES": ("MAX_CONTENT_LENGTH", _number(int, 1024)),
+    "SECRET_KEY": ("INVX_SECRET_KEY", lambda n, v: v),
+    "AT_CONNECT_TIMEOUT": ("INVX_AT_CONNECT_TIMEOUT", _number(float, 0.1)),
+    "AT_READ_TIMEOUT": ("INVX_AT_READ_TIMEOUT", _number(float, 0.1)),
+    "AT_CONCURRENCY": ("INVX_AT_CONCURRENCY", _number(int, 1)),
 }
 
 
@@ -57,6 +61,12 @@ def defaults(instance_path):
         # Simulated round-trip time of the sandbox Tax Authority, in seconds.
         "INVX_SANDBOX_LATENCY": 0.0,
         "MAX_CONTENT_LENGTH": 1024 * 1024,
+        # Seals AT passwords and client keys at rest; unset, invx refuses to store them.
+        "INVX_SECRET_KEY": None,
+        "INVX_AT_CONNECT_TIMEOUT": 5.0,
+        "INVX_AT_READ_TIMEOUT": 30.0,
+        # How many document types of one series are registered with AT at the same time.
+        "INVX_AT_CONCURRENCY": 6,
     }
 
 

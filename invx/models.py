@@ -1,7 +1,7 @@
 """Persistent state: accounts, InvoiceXpress sequences and their per-type series."""
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .doctypes import BY_NAME, DOC_TYPES, ID_SPACING
@@ -24,6 +24,8 @@ class Account(db.Model):
     country: Mapped[str] = mapped_column(String(2))
     fiscal_id: Mapped[str] = mapped_column(String(32))
     tax_authority: Mapped[str] = mapped_column(String(16), default="none")
+    # The adapter's settings (endpoint, username, keys...); secrets in it are sealed.
+    tax_authority_config: Mapped[dict | None] = mapped_column(JSON)
     # SHA-256 of the API key, hex: the key itself is never stored.
     api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     default_sequence_pk: Mapped[int | None] = mapped_column(
@@ -58,6 +60,9 @@ class Sequence(db.Model):
     # The registration lease: while it runs, other registrations of this sequence get 409 006.
     lease_token: Mapped[str | None] = mapped_column(String(36))
     lease_expires_at: Mapped[datetime | None]
+    # Set when the series was finished or annulled at AT: no more documents on it.
+    closed_as: Mapped[str | None] = mapped_column(String(16))
+    closed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -107,6 +112,11 @@ class Series(db.Model):
     at_status: Mapped[str] = mapped_column(String(16))
     validation_code: Mapped[str | None] = mapped_column(String(64))
     registered_at: Mapped[datetime | None]
+    # The adapter that issued the code ("sandbox" codes are not real).
+    registered_by: Mapped[str | None] = mapped_column(String(16))
+    # Set before registarSerie is sent: if no code came back, AT may still have it, so the
+    # next attempt asks AT (consultarSeries) before sending again.
+    register_sent_at: Mapped[datetime | None]
 
     sequence: Mapped[Sequence] = relationship(back_populates="series")
 
@@ -126,6 +136,27 @@ class Series(db.Model):
     @property
     def needs_registration(self):
         return self.at_status == self.UNREGISTERED
+
+
+class AtCall(db.Model):
+    """The audit record of one call to a Tax Authority (never with credentials)."""
+
+    __tablename__ = "at_calls"
+    __table_args__ = (Index("ix_at_calls_account_id_id", "account_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigKey, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    adapter: Mapped[str] = mapped_column(String(16))
+    operation: Mapped[str] = mapped_column(String(32))
+    serie: Mapped[str | None] = mapped_column(String(35))
+    doc_class: Mapped[str | None] = mapped_column(String(2))
+    doc_type: Mapped[str | None] = mapped_column(String(2))
+    outcome: Mapped[str] = mapped_column(String(16))  # ok, refused, error
+    result_code: Mapped[int | None]
+    message: Mapped[str | None] = mapped_column(Text)
+    validation_code: Mapped[str | None] = mapped_column(String(64))
+    duration_ms: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 assert {t.name for t in DOC_TYPES} == set(BY_NAME)

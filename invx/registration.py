@@ -7,7 +7,10 @@ over once the lease has expired. No database transaction is open while AT is cal
 every code AT hands out is committed the moment it arrives.
 """
 import logging
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import or_, select, update
@@ -15,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from . import errors
-from .doctypes import BY_NAME, DOC_TYPES
+from .doctypes import BY_NAME, DOC_TYPES, DocType
 from .extensions import db
 from .fiscal import is_valid_serie, serie_key, today_in_portugal
 from .models import Account, Sequence, Series, utcnow
@@ -25,6 +28,7 @@ from .tax_authority.base import (
     AuthenticationError,
     InvalidRequestError,
     NoActivityError,
+    SeriesInfo,
     SeriesRegistration,
     TaxAuthorityError,
 )
@@ -63,27 +67,32 @@ def set_default(account, public_id):
 def create_sequence(account, serie, make_default=False, config=None):
     """Create the sequence ``serie`` and register its series with the Tax Authority.
 
-    If registration fails and no code was kept, the sequence is removed again, so the
-    client can fix the cause and retry; if some codes could not be annulled, the sequence
-    stays, partially registered, for ``register_missing`` to complete.
+    If registration fails and AT certainly holds nothing of it, the sequence is removed
+    again, so the client can fix the cause and retry; otherwise it stays, partially
+    registered, for ``register_missing`` to complete.
     """
     config = config or {}
     if not is_valid_serie(serie):
         raise errors.NameNotAllowed(f"serie {serie!r}")
     adapter = _adapter(account, config)
-    token = str(uuid.uuid4())
-    sequence = _start_creation(account, serie, token, _lease(config))
     try:
-        _register_pending(sequence, adapter, token, _lease(config))
-    except errors.InvxError:
-        if not any(s.validation_code and s.at_status == Series.REGISTERED for s in sequence.series):
-            db.session.delete(sequence)
-            db.session.commit()
+        token = str(uuid.uuid4())
+        sequence = _start_creation(account, serie, token, _lease(config))
+        try:
+            if adapter is not None:
+                _register_pending(sequence, adapter, token, config)
+        except errors.InvxError:
+            if _holds_nothing_at_at(sequence):
+                db.session.delete(sequence)
+                db.session.commit()
+                raise
+            _finish_creation(account, sequence, token, make_default=False)
             raise
-        _finish_creation(account, sequence, token, make_default=False)
-        raise
-    _finish_creation(account, sequence, token, make_default)
-    return sequence
+        _finish_creation(account, sequence, token, make_default)
+        return sequence
+    finally:
+        if adapter is not None:
+            adapter.close()
 
 
 def register_missing(account, public_id, config=None):
@@ -93,11 +102,15 @@ def register_missing(account, public_id, config=None):
     token = str(uuid.uuid4())
     if not _claim(sequence, token, _lease(config)):
         raise errors.BeingRegistered(f"sequence {public_id}")
+    adapter = None
     try:
         if not _pending(sequence):
             raise errors.AllRegistered(f"sequence {public_id}")
-        _register_pending(sequence, _adapter(account, config), token, _lease(config))
+        adapter = _adapter(account, config)
+        _register_pending(sequence, adapter, token, config)
     finally:
+        if adapter is not None:
+            adapter.close()
         _release(sequence, token)
     return sequence
 
@@ -105,7 +118,12 @@ def register_missing(account, public_id, config=None):
 def _adapter(account, config):
     if not account.is_portuguese:
         return None
-    adapter = adapter_for(account, config)
+    try:
+        adapter = adapter_for(account, config)
+    except TaxAuthorityError as error:  # settings that cannot be used: no call was made
+        log.error("the Tax Authority settings of %s cannot be used: %s", account.name,
+                  error.message)
+        raise _client_error(error) from error
     if not adapter.has_credentials:
         raise errors.InvalidCredentials(f"account {account.name} has no Tax Authority configured")
     return adapter
@@ -180,9 +198,9 @@ def _claim(sequence, token, lease):
     return result.rowcount == 1
 
 
-def _renew(sequence, token, lease):
+def _renew(pk, token, lease):
     db.session.execute(
-        update(Sequence).where(Sequence.pk == sequence.pk, Sequence.lease_token == token)
+        update(Sequence).where(Sequence.pk == pk, Sequence.lease_token == token)
         .values(lease_expires_at=utcnow() + lease).execution_options(synchronize_session=False))
 
 
@@ -201,53 +219,178 @@ def _pending(sequence):
     return [by_type[t.name] for t in DOC_TYPES if t.name in by_type]
 
 
-def _register_pending(sequence, adapter, token, lease):
-    """Register every type still without a code; on failure annul what this attempt got."""
+def _holds_nothing_at_at(sequence):
+    """True when AT certainly has none of this sequence's series: it may be forgotten."""
+    db.session.expire_all()
+    return not any(s.at_status in (Series.REGISTERED, Series.FINISHED)
+                   or (s.needs_registration and s.register_sent_at is not None)
+                   for s in sequence.series)
+
+
+@dataclass
+class _Job:
+    """One document type to register: plain data, safe to hand to a worker thread."""
+
+    series_id: str
+    doc_type: DocType
+    registration: SeriesRegistration
+    resume: bool  # registarSerie may have reached AT before: ask AT first
+    code: str | None = None
+
+
+def _register_pending(sequence, adapter, token, config):
+    """Register every type still without a code, concurrently; on failure undo this attempt.
+
+    Codes are committed the moment each arrives. Before anything is sent, every type is
+    marked as sent, so that if this worker dies the next attempt asks AT before sending.
+    """
     pending = _pending(sequence)
     if not pending:
         return
-    account_name = sequence.account.name
-    got = []
-    for series in pending:
-        doc_type = _doc_type(series)
-        registration = SeriesRegistration(
-            serie=sequence.serie, series_type="N", doc_class=doc_type.at_class,
-            doc_type=doc_type.at_type, first_number=1, start_date=today_in_portugal())
-        db.session.commit()  # never hold a transaction while AT works
-        try:
-            info = adapter.register_series(registration)
-        except TaxAuthorityError as error:
-            log.warning("AT refused %s %s/%s of %s: %s %s", registration.serie,
-                        doc_type.at_class, doc_type.at_type, account_name, error.code,
-                        error.message)
-            _compensate(sequence, adapter, got)
-            raise _client_error(error) from error
-        series.validation_code = info.validation_code
-        series.at_status = Series.REGISTERED
-        series.registered_at = utcnow()
-        _renew(sequence, token, lease)
-        db.session.commit()
-        got.append(series)
+    lease = _lease(config)
+    jobs = [_Job(series.id, BY_NAME[series.doc_type], SeriesRegistration(
+        serie=sequence.serie, series_type=adapter.series_type,
+        doc_class=BY_NAME[series.doc_type].at_class, doc_type=BY_NAME[series.doc_type].at_type,
+        first_number=1, start_date=today_in_portugal(),
+        software_certificate=adapter.software_certificate), series.register_sent_at is not None)
+        for series in pending]
+    pk = sequence.pk
+    db.session.execute(update(Series).where(
+        Series.id.in_([job.series_id for job in jobs]), Series.register_sent_at.is_(None))
+        .values(register_sent_at=utcnow()).execution_options(synchronize_session=False))
+    db.session.commit()  # no transaction stays open while AT works
+
+    got, failed = [], []
+    for job, outcome in _concurrently(lambda job: _register_one(adapter, job), jobs,
+                                      _concurrency(config), stop_on_error=True):
+        if isinstance(outcome, SeriesInfo):
+            job.code = outcome.validation_code
+            _store(job.series_id, at_status=Series.REGISTERED, validation_code=job.code,
+                   registered_at=utcnow(), registered_by=adapter.name)
+            _renew(pk, token, lease)
+            db.session.commit()
+            got.append(job)
+        elif outcome is None:  # skipped after a failure: AT never saw it
+            _store(job.series_id, register_sent_at=None)
+            db.session.commit()
+        else:
+            _log_refusal(job, outcome)
+            failed.append((job, outcome))
+    if not failed:
+        return
+    failed.sort(key=lambda item: DOC_TYPES.index(item[0].doc_type))
+    unknown = []
+    for job, error in failed:
+        if isinstance(error, TaxAuthorityError) and not error.outcome_unknown and not job.resume:
+            _store(job.series_id, register_sent_at=None)  # AT answered: it registered nothing
+        else:
+            unknown.append(job)
+    db.session.commit()
+    _compensate(adapter, got, unknown, config)
+    error = failed[0][1]
+    if not isinstance(error, TaxAuthorityError):
+        raise errors.UnknownError(f"registration failed: {error.__class__.__name__}")
+    raise _client_error(error) from error
 
 
-def _compensate(sequence, adapter, registered):
-    """Annul the series this attempt registered, so a failure leaves nothing behind at AT."""
-    for series in registered:
-        doc_type = _doc_type(series)
-        serie, code = sequence.serie, series.validation_code
-        db.session.commit()  # read first: touching an expired attribute would begin anew
-        try:
-            adapter.annul_series(serie, doc_type.at_class, doc_type.at_type, code, reason="ER")
-        except TaxAuthorityError as error:
-            log.error("could not annul %s %s/%s (code kept): %s %s", serie,
-                      doc_type.at_class, doc_type.at_type, error.code, error.message)
+def _register_one(adapter, job):
+    """registarSerie, unless AT may already have it: then ask, and adopt an active one."""
+    reg = job.registration
+    if job.resume:
+        found = adapter.query_series(reg.serie, reg.doc_class, reg.doc_type)
+        if found:
+            info = found[0]
+            if info.state == "A":
+                log.warning("adopting %s %s/%s from AT: it was registered by an attempt that "
+                            "did not finish", reg.serie, reg.doc_class, reg.doc_type)
+                return info
+            raise AlreadyRegisteredError(
+                f"AT already holds this series, in state {info.state}", 4001)
+    return adapter.register_series(reg)
+
+
+def _compensate(adapter, registered, unknown, config):
+    """Annul this attempt's series at AT (reason ER), so a failure leaves nothing behind.
+
+    For the types whose outcome is unknown (a timeout, a dropped connection), AT is asked
+    first: what it holds is annulled too; what it does not hold is known to be absent.
+    """
+    def undo(job):
+        reg = job.registration
+        code = job.code
+        if code is None:
+            found = [i for i in adapter.query_series(reg.serie, reg.doc_class, reg.doc_type)
+                     if i.state == "A"]
+            if not found:
+                return None
+            code = found[0].validation_code
+        adapter.annul_series(reg.serie, reg.doc_class, reg.doc_type, code, reason="ER")
+        return code
+
+    for job, outcome in _concurrently(undo, registered + unknown, _concurrency(config)):
+        reg = job.registration
+        if isinstance(outcome, BaseException):
+            log.error("could not undo %s %s/%s at AT (kept for a later attempt): %s", reg.serie,
+                      reg.doc_class, reg.doc_type, getattr(outcome, "message", outcome))
             continue
-        series.at_status = Series.ANNULLED
+        if outcome is None:
+            _store(job.series_id, register_sent_at=None)  # AT does not have it
+        else:
+            _store(job.series_id, at_status=Series.ANNULLED, validation_code=outcome,
+                   registered_by=adapter.name)
         db.session.commit()
 
 
-def _doc_type(series):
-    return BY_NAME[series.doc_type]
+_SKIPPED = object()
+
+
+def _concurrently(function, items, workers, stop_on_error=False):
+    """Yield (item, result) as each call completes; an exception is yielded as the result.
+
+    With ``stop_on_error``, once a call fails no further call starts (each checks before
+    it would reach AT), and the calls that did not run are yielded with None. Every call
+    that started is waited for, so no result is ever dropped.
+    """
+    if not items:
+        return
+    stop = threading.Event()
+
+    def run(item):
+        if stop.is_set():
+            return _SKIPPED
+        try:
+            return function(item)
+        except BaseException:
+            if stop_on_error:
+                stop.set()
+            raise
+
+    with ThreadPoolExecutor(max_workers=min(workers, len(items)),
+                            thread_name_prefix="invx-at") as pool:
+        futures = {pool.submit(run, item): item for item in items}
+        for future in as_completed(futures):
+            error = future.exception()
+            result = error if error is not None else future.result()
+            yield futures[future], None if result is _SKIPPED else result
+
+
+def _store(series_id, **values):
+    db.session.execute(update(Series).where(Series.id == series_id).values(**values)
+                       .execution_options(synchronize_session=False))
+
+
+def _log_refusal(job, error):
+    reg = job.registration
+    if isinstance(error, TaxAuthorityError):
+        log.warning("AT refused %s %s/%s: %s %s", reg.serie, reg.doc_class, reg.doc_type,
+                    error.code, error.message)
+    else:
+        log.error("registering %s %s/%s failed", reg.serie, reg.doc_class, reg.doc_type,
+                  exc_info=error)
+
+
+def _concurrency(config):
+    return int(config.get("INVX_AT_CONCURRENCY", 6))
 
 
 def _client_error(error):

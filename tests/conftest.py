@@ -22,7 +22,7 @@ from invx.extensions import db
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("INVX_TEST_DATABASE_URL")
-TABLES = ("series", "sequences", "accounts", "sandbox_series")
+TABLES = ("at_calls", "series", "sequences", "accounts", "sandbox_series")
 
 _real_getaddrinfo = socket.getaddrinfo
 

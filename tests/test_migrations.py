@@ -15,7 +15,7 @@ from .conftest import (
     requires_postgres,
 )
 
-TABLES = {"accounts", "sequences", "series", "sandbox_series", "alembic_version"}
+TABLES = {"accounts", "sequences", "series", "sandbox_series", "at_calls", "alembic_version"}
 
 
 def upgrade_and_check(url):

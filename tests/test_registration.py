@@ -34,6 +34,8 @@ class ScriptedTaxAuthority(SandboxTaxAuthority):
     name = "scripted"
     failures = {}          # AT tipoDoc -> exception raised instead of registering
     annul_failures = set()  # AT tipoDoc whose annulment fails
+    lost_answers = set()    # AT tipoDoc registered at AT, but the answer never arrives
+    query_failures = set()  # AT tipoDoc whose consultarSeries fails
     gate = None            # a threading.Event register_series waits on, if set
     on_register = None     # a callable run before each registration
     calls = []
@@ -46,7 +48,16 @@ class ScriptedTaxAuthority(SandboxTaxAuthority):
             assert self.gate.wait(10)
         if registration.doc_type in self.failures:
             raise self.failures[registration.doc_type]
-        return super().register_series(registration)
+        info = super().register_series(registration)
+        if registration.doc_type in self.lost_answers:
+            raise UnavailableError("no answer from AT (ConnectionError)", outcome_unknown=True)
+        return info
+
+    def query_series(self, serie=None, doc_class=None, doc_type=None):
+        ScriptedTaxAuthority.calls.append(("query", doc_type))
+        if doc_type in self.query_failures:
+            raise UnavailableError("AT did not answer in time", outcome_unknown=True)
+        return super().query_series(serie, doc_class, doc_type)
 
     def annul_series(self, serie, doc_class, doc_type, validation_code, reason="ER"):
         ScriptedTaxAuthority.calls.append(("annul", doc_type))
@@ -60,6 +71,8 @@ def scripted(monkeypatch, make_account):
     monkeypatch.setitem(ADAPTERS, "scripted", ScriptedTaxAuthority)
     monkeypatch.setattr(ScriptedTaxAuthority, "failures", {})
     monkeypatch.setattr(ScriptedTaxAuthority, "annul_failures", set())
+    monkeypatch.setattr(ScriptedTaxAuthority, "lost_answers", set())
+    monkeypatch.setattr(ScriptedTaxAuthority, "query_failures", set())
     monkeypatch.setattr(ScriptedTaxAuthority, "gate", None)
     monkeypatch.setattr(ScriptedTaxAuthority, "on_register", None)
     monkeypatch.setattr(ScriptedTaxAuthority, "calls", [])
@@ -74,9 +87,15 @@ def register(client, key, sequence_id):
     return client.put(f"/sequences/{sequence_id}/register.json?api_key={key}")
 
 
-def sandbox_states(app):
+def sandbox_rows(app):
     with app.app_context():
-        return {row.doc_type: row.state for row in db.session.scalars(select(SandboxSeries))}
+        rows = db.session.scalars(select(SandboxSeries)).all()
+        db.session.expunge_all()
+        return rows
+
+
+def sandbox_states(app):
+    return {row.doc_type: row.state for row in sandbox_rows(app)}
 
 
 def unregister(app, sequence_id, *doc_types):
@@ -84,7 +103,7 @@ def unregister(app, sequence_id, *doc_types):
     with app.app_context():
         db.session.execute(update(Series).where(
             Series.sequence_pk == sequence_id // 17, Series.doc_type.in_(doc_types))
-            .values(at_status=Series.UNREGISTERED, validation_code=None))
+            .values(at_status=Series.UNREGISTERED, validation_code=None, register_sent_at=None))
         db.session.execute(delete(SandboxSeries).where(
             SandboxSeries.doc_type.in_([BY_NAME[name].at_type for name in doc_types])))
         db.session.commit()
@@ -129,9 +148,18 @@ def test_tax_authority_failures_are_wrapped_in_errors_on_register(
     assert response.get_json() == {"errors": {"code": code, "message": message}}
 
 
-def test_failure_on_the_first_type_creates_nothing_and_a_retry_succeeds(client, scripted):
-    ScriptedTaxAuthority.failures = {"FT": UnavailableError("timed out")}
-    assert post(client, scripted).status_code == 422
+AT_TYPES = ("FT", "FR", "FS", "NC", "ND", "RG", "GR", "GT", "GD", "PF", "OR")
+
+
+def registrations(doc_type=None):
+    return [c for c in ScriptedTaxAuthority.calls
+            if c[0] == "register" and (doc_type is None or c[1] == doc_type)]
+
+
+def test_a_failure_of_every_type_creates_nothing_and_a_retry_succeeds(client, scripted):
+    refusal = AuthenticationError("Ocorreu um erro na autenticação dos contribuintes.")
+    ScriptedTaxAuthority.failures = dict.fromkeys(AT_TYPES, refusal)
+    assert post(client, scripted).get_json()["code"] == "004"
     assert client.get(f"/sequences.json?api_key={scripted}").get_json() == {"sequences": []}
     ScriptedTaxAuthority.failures = {}
     response = post(client, scripted)
@@ -144,17 +172,51 @@ def test_failure_mid_way_annuls_what_was_registered_and_removes_the_sequence(
     ScriptedTaxAuthority.failures = {"NC": UnavailableError("Erro Técnico Inespecífico", 5000)}
     response = post(client, scripted)
     assert response.get_json() == {"code": "000", "message": "Unknown error."}
-    # FT, FR, FS were registered before NC failed; all three were annulled (reason ER).
-    assert sandbox_states(app) == {"FT": "N", "FR": "N", "FS": "N"}
-    assert ("annul", "FT") in ScriptedTaxAuthority.calls
+    # Whatever this attempt registered (the types run concurrently) was annulled, reason ER.
+    states = sandbox_states(app)
+    assert "FT" in states and "NC" not in states
+    assert set(states.values()) == {"N"}
+    assert {c[1] for c in ScriptedTaxAuthority.calls if c[0] == "annul"} == set(states)
     assert client.get(f"/sequences.json?api_key={scripted}").get_json() == {"sequences": []}
     # AT never accepts an annulled series again for that type: the name is spent.
     ScriptedTaxAuthority.failures = {}
     assert post(client, scripted).get_json()["code"] == "002"
 
 
-def test_codes_that_cannot_be_annulled_are_kept_and_register_completes_the_rest(
+def test_a_series_registered_but_unanswered_is_found_and_annulled_too(app, client, scripted):
+    ScriptedTaxAuthority.lost_answers = {"FS"}
+    ScriptedTaxAuthority.failures = {"NC": UnavailableError("Erro Técnico Inespecífico", 5000)}
+    assert post(client, scripted).get_json()["code"] == "000"
+    assert ("query", "FS") in ScriptedTaxAuthority.calls
+    assert sandbox_states(app)["FS"] == "N"  # AT had it: annulled with the others
+    assert client.get(f"/sequences.json?api_key={scripted}").get_json() == {"sequences": []}
+
+
+def test_an_unresolved_outcome_keeps_the_sequence_and_register_adopts_the_code(
         app, client, scripted):
+    ScriptedTaxAuthority.lost_answers = {"FS"}
+    ScriptedTaxAuthority.query_failures = {"FS"}
+    ScriptedTaxAuthority.failures = {"NC": UnavailableError("Erro Técnico Inespecífico", 5000)}
+    assert post(client, scripted).get_json()["code"] == "000"
+    # invx cannot tell whether AT holds FS: the sequence stays, FS shows N/D.
+    (kept,) = client.get(f"/sequences.json?api_key={scripted}").get_json()["sequences"]
+    assert kept["current_simplified_invoice_validation_code"] == "N/D"
+    at_code = next(r for r in sandbox_rows(app) if r.doc_type == "FS").validation_code
+
+    ScriptedTaxAuthority.failures, ScriptedTaxAuthority.lost_answers = {}, set()
+    ScriptedTaxAuthority.query_failures = set()
+    ScriptedTaxAuthority.calls = []
+    response = register(client, scripted, kept["id"])
+    assert response.status_code == 200
+    (sequence,) = response.get_json()["sequences"]
+    assert sequence["current_simplified_invoice_validation_code"] == at_code  # adopted
+    assert registrations("FS") == []  # asked AT, never sent it twice
+    assert ("query", "FS") in ScriptedTaxAuthority.calls
+
+
+def test_codes_that_cannot_be_annulled_are_kept_and_register_completes_the_rest(
+        app, client, scripted, monkeypatch):
+    monkeypatch.setitem(app.config, "INVX_AT_CONCURRENCY", 1)  # FT, FR, FS, then NC fails
     ScriptedTaxAuthority.failures = {"NC": UnavailableError("Erro Técnico Inespecífico", 5000)}
     ScriptedTaxAuthority.annul_failures = {"FR"}
     assert post(client, scripted).get_json()["code"] == "000"
@@ -207,19 +269,41 @@ def test_register_on_a_portuguese_account_without_credentials_is_004(
         "errors": {"code": "004", "message": "Invalid Tax Authority credentials."}}
 
 
-def test_every_code_is_committed_the_moment_it_arrives(app, client, scripted):
-    seen = []
+def test_every_code_is_committed_before_anything_else_happens(app, client, scripted):
+    """When a failure makes invx annul what it registered, every code it had received is
+    already committed: a crash at that point would lose none."""
+    committed_at_annulment = []
 
-    def look_from_another_connection(registration):
-        # A separate connection: it sees only what is committed, and on SQLite it could
-        # not even begin if the request held a transaction while AT works.
+    def committed_codes():
+        # A separate connection sees only what is committed; on SQLite it could not even
+        # begin if the request held a transaction while AT works.
         with app.app_context(), db.engine.connect() as connection:
-            seen.append(connection.execute(text(
-                "SELECT count(*) FROM series WHERE validation_code IS NOT NULL")).scalar())
+            return set(connection.execute(text(
+                "SELECT validation_code FROM series WHERE validation_code IS NOT NULL"))
+                .scalars())
 
-    ScriptedTaxAuthority.on_register = look_from_another_connection
-    assert post(client, scripted).status_code == 201
-    assert seen == list(range(11))
+    real_annul = ScriptedTaxAuthority.annul_series
+
+    def annul_and_look(self, serie, doc_class, doc_type, validation_code, reason="ER"):
+        committed_at_annulment.append((validation_code, committed_codes()))
+        return real_annul(self, serie, doc_class, doc_type, validation_code, reason)
+
+    ScriptedTaxAuthority.failures = {"NC": UnavailableError("Erro Técnico Inespecífico", 5000)}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ScriptedTaxAuthority, "annul_series", annul_and_look)
+        assert post(client, scripted).get_json()["code"] == "000"
+    received = {row.validation_code for row in sandbox_rows(app)}
+    assert received and len(committed_at_annulment) == len(received)
+    for code, committed in committed_at_annulment:
+        assert code in committed
+        assert received <= committed
+
+
+def test_after_a_failure_no_further_type_is_sent(app, client, scripted, monkeypatch):
+    monkeypatch.setitem(app.config, "INVX_AT_CONCURRENCY", 1)
+    ScriptedTaxAuthority.failures = {"FS": UnavailableError("Erro Técnico Inespecífico", 5000)}
+    post(client, scripted)
+    assert [c[1] for c in registrations()] == ["FT", "FR", "FS"]
 
 
 def test_a_registration_in_progress_is_409_006_from_another_app_instance(
@@ -266,21 +350,29 @@ def _wait_for_call():
         time.sleep(0.01)
 
 
-def test_a_creation_whose_worker_died_is_taken_over_once_its_lease_expires(
-        app, client, scripted):
-    def die_at_the_third_type(registration):
-        if registration.doc_type == "FS":
-            raise Crash()
+def test_a_creation_whose_worker_died_is_resumed_without_registering_anything_twice(
+        app, client, scripted, monkeypatch):
+    from invx import registration
+    real_store, stored = registration._store, []
 
-    ScriptedTaxAuthority.on_register = die_at_the_third_type
+    def die_at_the_third_code(series_id, **values):
+        if values.get("at_status") == Series.REGISTERED:
+            stored.append(series_id)
+            if len(stored) == 3:
+                raise Crash()  # the worker dies: AT has this code, invx never learns it
+        real_store(series_id, **values)
+
+    monkeypatch.setattr(registration, "_store", die_at_the_third_code)
     with pytest.raises(Crash):
         post(client, scripted)
+    monkeypatch.setattr(registration, "_store", real_store)
     with app.app_context():
         sequence = db.session.scalar(select(Sequence))
         assert sequence.state == Sequence.CREATING
-        kept = {s.doc_type: s.validation_code for s in sequence.series if s.validation_code}
-    assert set(kept) == {"invoice", "invoice_receipt"}
-    ScriptedTaxAuthority.on_register = None
+        held = {s.doc_type for s in sequence.series if s.validation_code}
+    assert len(held) == 2
+    at_codes = {row.doc_type: row.validation_code for row in sandbox_rows(app)}
+    assert len(at_codes) > 2  # more reached AT than invx stored
     # Not visible, and refused while the dead worker's lease runs.
     assert client.get(f"/sequences.json?api_key={scripted}").get_json() == {"sequences": []}
     assert post(client, scripted).get_json()["code"] == "006"
@@ -291,9 +383,13 @@ def test_a_creation_whose_worker_died_is_taken_over_once_its_lease_expires(
     response = post(client, scripted)
     assert response.status_code == 201
     sequence = response.get_json()["sequence"]
-    assert sequence["current_invoice_validation_code"] == kept["invoice"]
-    assert sequence["current_invoice_receipt_validation_code"] == kept["invoice_receipt"]
-    assert sequence["current_quote_validation_code"].startswith("SBX")
+    final = {row.doc_type: row.validation_code for row in sandbox_rows(app)}
+    assert len(final) == 11 and all(row.state == "A" for row in sandbox_rows(app))
+    for name, at_type in (("invoice", "FT"), ("invoice_receipt", "FR"), ("quote", "OR")):
+        assert sequence[f"current_{name}_validation_code"] == final[at_type]
+    for at_type, code in at_codes.items():
+        assert final[at_type] == code  # adopted, not registered again
+    assert all(len(registrations(t)) == 1 for t in AT_TYPES), ScriptedTaxAuthority.calls
     assert sequence["default_sequence"] == 1
 
 

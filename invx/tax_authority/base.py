@@ -54,12 +54,18 @@ class Result:
 
 
 class TaxAuthorityError(Exception):
-    """AT refused or could not answer. ``code`` is AT's result code when it gave one."""
+    """AT refused or could not answer. ``code`` is AT's result code when it gave one.
 
-    def __init__(self, message, code=None):
+    ``outcome_unknown`` is true when the request may have been carried out all the same
+    (a timeout after sending, a dropped connection, an unreadable answer): AT must be asked
+    before the request is sent again.
+    """
+
+    def __init__(self, message, code=None, outcome_unknown=False):
         super().__init__(message)
         self.message = message
         self.code = code
+        self.outcome_unknown = outcome_unknown
 
 
 class AuthenticationError(TaxAuthorityError):
@@ -91,6 +97,11 @@ class TaxAuthority(ABC):
 
     name = ""
     has_credentials = True  # False where no call can succeed (the ``none`` adapter)
+    software_certificate = 0  # numCertSWFatur to declare
+    series_type = "N"  # tipoSerie: N normal, F training, R recovery
+
+    def close(self):  # noqa: B027 (optional hook: most adapters hold nothing)
+        """Release what the adapter holds (connections)."""
 
     @abstractmethod
     def register_series(self, registration: SeriesRegistration) -> SeriesInfo:

@@ -109,6 +109,7 @@ class SandboxTaxAuthority(TaxAuthority):
 
     def __init__(self, account, config=None):
         self.nif = account.fiscal_id
+        self.engine = db.engine  # taken now: calls may come from worker threads
         self.latency = float((config or {}).get("INVX_SANDBOX_LATENCY", 0) or 0)
 
     def _round_trip(self):
@@ -124,7 +125,7 @@ class SandboxTaxAuthority(TaxAuthority):
         self._round_trip()
         _check_registration(registration, today_in_portugal())
         now = _now()
-        with Session(db.engine) as session:
+        with Session(self.engine) as session:
             reg = registration
             if self._find(session, reg.serie, reg.doc_class, reg.doc_type):
                 raise AlreadyRegisteredError(
@@ -157,14 +158,14 @@ class SandboxTaxAuthority(TaxAuthority):
             query = query.where(SandboxSeries.doc_class == doc_class)
         if doc_type is not None:
             query = query.where(SandboxSeries.doc_type == doc_type)
-        with Session(db.engine) as session:
+        with Session(self.engine) as session:
             return [row.info() for row in session.scalars(query.order_by(SandboxSeries.id))]
 
     def annul_series(self, serie, doc_class, doc_type, validation_code, reason="ER"):
         self._round_trip()
         if reason != "ER":
             raise OperationRefusedError("Motivo de anulação inválido.", 4051)
-        with Session(db.engine) as session:
+        with Session(self.engine) as session:
             row = self._find(session, serie, doc_class, doc_type)
             if row is None or row.validation_code != validation_code or row.state != "A":
                 raise OperationRefusedError("Não é possível anular a série indicada.",
@@ -176,7 +177,7 @@ class SandboxTaxAuthority(TaxAuthority):
     def finish_series(self, serie, doc_class, doc_type, validation_code, last_number,
                       justification=None):
         self._round_trip()
-        with Session(db.engine) as session:
+        with Session(self.engine) as session:
             row = self._find(session, serie, doc_class, doc_type)
             if row is None or row.validation_code != validation_code or row.state != "A":
                 raise OperationRefusedError("Não é possível finalizar a série indicada.",
