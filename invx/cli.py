@@ -2,6 +2,7 @@
 import functools
 import json
 import os
+import sys
 
 import click
 from flask import current_app
@@ -12,8 +13,10 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from . import accounts as accounts_domain
 from .auth import account_for_key, is_valid_api_key
 from .extensions import db
-from .models import Sequence
+from .lifecycle import LifecycleError, annul_sequence, finish_sequence
+from .models import AtCall, Sequence
 from .tax_authority import adapter_names
+from .tax_authority.fake_server import fake_at_command
 
 SANDBOX_NOTICE = (
     "Sandbox Tax Authority: validation codes (they begin with SBX) are made up locally for "
@@ -102,6 +105,115 @@ def rotate_key(name, api_key):
     _echo_json({"name": account.name, "api_key": key})
 
 
+def _read_password(username):
+    """The AT password: asked for at a terminal, read from standard input otherwise, never
+    taken from the command line (where other users and shell history would see it)."""
+    if sys.stdin.isatty():
+        return click.prompt(f"AT password for {username}", hide_input=True)
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@accounts_cli.command("set-tax-authority")
+@click.argument("name")
+@click.option("--adapter", type=click.Choice(adapter_names()), required=True,
+              help="at: AT's SeriesWS; sandbox: local stand-in; none: no registration.")
+@click.option("--endpoint", help="test, production, or a URL (http only on loopback).")
+@click.option("--username", help="The AT sub-user: NIF/N, e.g. 123456789/1.")
+@click.option("--public-key", type=click.File("rb"),
+              help="AT's encryption key: a PEM public key or an X.509 certificate (PEM/DER).")
+@click.option("--client-cert", type=click.File("rb"), help="Client TLS certificate (mTLS).")
+@click.option("--client-key", type=click.File("rb"), help="Its private key (unencrypted).")
+@click.option("--software-certificate", type=int, help="numCertSWFatur (default 0).")
+@click.option("--series-type", type=click.Choice(["N", "F", "R"]),
+              help="tipoSerie: N normal (default), F training, R recovery.")
+@_needs_database
+def set_tax_authority(name, adapter, endpoint, username, public_key, client_cert, client_key,
+                      software_certificate, series_type):
+    """Choose how an account's series are registered with AT. For --adapter at, the
+    password is prompted for (or read from standard input) and stored encrypted."""
+    options = {"endpoint": endpoint, "username": username,
+               "public_key": public_key.read() if public_key else None,
+               "client_cert": client_cert.read() if client_cert else None,
+               "client_key": client_key.read() if client_key else None,
+               "software_certificate": software_certificate, "series_type": series_type}
+    if adapter == "at":
+        options["password"] = _read_password(username or "the sub-user")
+    try:
+        account, reset = accounts_domain.set_tax_authority(
+            name, adapter, current_app.config["INVX_SECRET_KEY"], **options)
+    except accounts_domain.AccountError as error:
+        raise click.ClickException(str(error)) from None
+    settings = account.tax_authority_config or {}
+    _echo_json({**_account_json(account), "endpoint": settings.get("endpoint"),
+                "username": settings.get("username"),
+                "client_certificate": "client_cert_pem" in settings,
+                "sandbox_codes_reset": reset})
+
+
+sequences_cli = AppGroup("sequences", help="Finish or annul a sequence's series at AT.")
+
+
+def _close_sequence(operation, account_name, serie, **kwargs):
+    try:
+        account = accounts_domain.find_account(account_name)
+        report, failed = operation(account, serie, config=current_app.config, **kwargs)
+    except (accounts_domain.AccountError, LifecycleError) as error:
+        raise click.ClickException(str(error)) from None
+    for doc_type, outcome in report:
+        click.echo(f"{doc_type.name:<22} {doc_type.at_class}/{doc_type.at_type}  {outcome}")
+    if failed:
+        raise click.ClickException("AT refused some types: the sequence stays open; "
+                                   "run the command again once the cause is fixed")
+
+
+@sequences_cli.command("finish")
+@click.argument("account")
+@click.argument("serie")
+@click.option("--justification", help="justificacao sent to AT (optional).")
+@_needs_database
+def finish(account, serie, justification):
+    """finalizarSerie for every type that issued documents, at its last number."""
+    _close_sequence(finish_sequence, account, serie, justification=justification)
+
+
+@sequences_cli.command("annul")
+@click.argument("account")
+@click.argument("serie")
+@_needs_database
+def annul(account, serie):
+    """anularSerie for every type: only for a series communicated by mistake, never used."""
+    _close_sequence(annul_sequence, account, serie)
+
+
+@click.command("at-log")
+@click.argument("account")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100000))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@with_appcontext
+@_needs_database
+def at_log(account, limit, as_json):
+    """The account's calls to the Tax Authority, newest first (never with credentials)."""
+    try:
+        account_id = accounts_domain.find_account(account).id
+    except accounts_domain.AccountError as error:
+        raise click.ClickException(str(error)) from None
+    calls = db.session.scalars(select(AtCall).where(AtCall.account_id == account_id)
+                               .order_by(AtCall.id.desc()).limit(limit))
+    for call in calls:
+        row = {"at": call.created_at.isoformat(timespec="milliseconds") + "Z",
+               "adapter": call.adapter, "operation": call.operation, "serie": call.serie,
+               "doc_class": call.doc_class, "doc_type": call.doc_type, "outcome": call.outcome,
+               "result_code": call.result_code, "validation_code": call.validation_code,
+               "duration_ms": call.duration_ms, "message": call.message}
+        if as_json:
+            _echo_json(row)
+        else:
+            kind = f"{call.doc_class or ''}/{call.doc_type or ''}"
+            click.echo(f"{row['at']}  {call.operation:<15} {call.serie or '':<12} {kind:<6} "
+                       f"{call.outcome:<8} {call.result_code or '':<5} {call.duration_ms:>6}ms  "
+                       f"{call.message or call.validation_code or ''}")
+
+
 DEMO_ACCOUNT = "demo"
 DEMO_NIF = "123456789"
 
@@ -181,6 +293,9 @@ List them:
 
 def register_commands(app):
     app.cli.add_command(accounts_cli)
+    app.cli.add_command(sequences_cli)
+    app.cli.add_command(at_log)
+    app.cli.add_command(fake_at_command)
     app.cli.add_command(demo)
 
 

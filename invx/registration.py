@@ -74,10 +74,10 @@ def create_sequence(account, serie, make_default=False, config=None):
     config = config or {}
     if not is_valid_serie(serie):
         raise errors.NameNotAllowed(f"serie {serie!r}")
-    adapter = _adapter(account, config)
+    adapter = tax_authority_for(account, config)
     try:
         token = str(uuid.uuid4())
-        sequence = _start_creation(account, serie, token, _lease(config))
+        sequence = _start_creation(account, serie, token, lease_length(config))
         try:
             if adapter is not None:
                 _register_pending(sequence, adapter, token, config)
@@ -100,22 +100,23 @@ def register_missing(account, public_id, config=None):
     config = config or {}
     sequence = get_sequence(account, public_id)
     token = str(uuid.uuid4())
-    if not _claim(sequence, token, _lease(config)):
+    if not claim_lease(sequence, token, lease_length(config)):
         raise errors.BeingRegistered(f"sequence {public_id}")
     adapter = None
     try:
         if not _pending(sequence):
             raise errors.AllRegistered(f"sequence {public_id}")
-        adapter = _adapter(account, config)
+        adapter = tax_authority_for(account, config)
         _register_pending(sequence, adapter, token, config)
     finally:
         if adapter is not None:
             adapter.close()
-        _release(sequence, token)
+        release_lease(sequence, token)
     return sequence
 
 
-def _adapter(account, config):
+def tax_authority_for(account, config):
+    """The account's Tax Authority adapter, or None for an account outside Portugal."""
     if not account.is_portuguese:
         return None
     try:
@@ -129,7 +130,7 @@ def _adapter(account, config):
     return adapter
 
 
-def _lease(config):
+def lease_length(config):
     return timedelta(seconds=int(config.get("INVX_REGISTRATION_LEASE_SECONDS",
                                             DEFAULT_LEASE_SECONDS)))
 
@@ -161,7 +162,7 @@ def _start_creation(account, serie, token, lease):
                 raise
     if existing.state == Sequence.READY:
         raise errors.AlreadyExists(f"serie {serie!r}")
-    if not _claim(existing, token, lease):
+    if not claim_lease(existing, token, lease):
         raise errors.BeingRegistered(f"serie {serie!r}")
     log.warning("taking over the abandoned creation of sequence %s (%s) of %s",
                 existing.id, existing.serie, account.name)
@@ -177,7 +178,7 @@ def _finish_creation(account, sequence, token, make_default):
     db.session.execute(
         update(Account).where(Account.id == account.id, Account.default_sequence_pk.is_(None))
         .values(default_sequence_pk=sequence.pk).execution_options(synchronize_session=False))
-    _release(sequence, token)
+    release_lease(sequence, token)
     db.session.refresh(account)
 
 
@@ -186,7 +187,8 @@ def _find(account, key):
         Sequence.account_id == account.id, Sequence.serie_key == key))
 
 
-def _claim(sequence, token, lease):
+def claim_lease(sequence, token, lease):
+    """Take the sequence's lease unless another holder's has not expired; True if taken."""
     now = utcnow()
     result = db.session.execute(
         update(Sequence)
@@ -204,7 +206,8 @@ def _renew(pk, token, lease):
         .values(lease_expires_at=utcnow() + lease).execution_options(synchronize_session=False))
 
 
-def _release(sequence, token):
+def release_lease(sequence, token):
+    """Give the lease back (only if we still hold it) and reload the sequence."""
     db.session.execute(
         update(Sequence).where(Sequence.pk == sequence.pk, Sequence.lease_token == token)
         .values(lease_token=None, lease_expires_at=None)
@@ -247,7 +250,7 @@ def _register_pending(sequence, adapter, token, config):
     pending = _pending(sequence)
     if not pending:
         return
-    lease = _lease(config)
+    lease = lease_length(config)
     jobs = [_Job(series.id, BY_NAME[series.doc_type], SeriesRegistration(
         serie=sequence.serie, series_type=adapter.series_type,
         doc_class=BY_NAME[series.doc_type].at_class, doc_type=BY_NAME[series.doc_type].at_type,
