@@ -1,14 +1,16 @@
 """The end of a series: finish it (finalizarSerie) or annul it (anularSerie) at AT.
 
 A finished or annulled sequence issues no more documents. Both hold the sequence's lease,
-so they never race a registration, and no transaction is open while AT is called.
+so they never race a registration, and no transaction is open while AT is called: what the
+calls need is read first, into plain values.
 """
 import uuid
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from . import errors
-from .doctypes import BY_NAME
+from .doctypes import DOC_TYPES, DocType
 from .extensions import db
 from .fiscal import serie_key
 from .models import Sequence, Series, utcnow
@@ -20,31 +22,39 @@ class LifecycleError(Exception):
     """The operation cannot be done; the message says why."""
 
 
+@dataclass(frozen=True)
+class _Target:
+    series_id: str
+    doc_type: DocType
+    serie: str
+    code: str
+    last_number: int
+
+
 def finish_sequence(account, serie, justification=None, config=None):
     """Finish every registered type that issued documents, at its last number.
 
-    Returns one (doc type, what happened) line per type; raises LifecycleError first when
-    nothing can be done. The sequence is closed once every used type is finished.
+    Returns ([(doc type, what happened)], whether any type failed). The sequence is closed
+    once every used type is finished; unused types stay active at AT.
     """
-    def finish(adapter, sequence, series, doc_type):
-        if series.last_number < 1:
-            return "unused: left active at AT (nothing to finish)"
-        adapter.finish_series(sequence.serie, doc_type.at_class, doc_type.at_type,
-                              series.validation_code, series.last_number, justification)
-        return f"finished at number {series.last_number}", Series.FINISHED
+    def finish(adapter, target):
+        if target.last_number < 1:
+            return "unused: left active at AT (nothing to finish)", None
+        adapter.finish_series(target.serie, target.doc_type.at_class, target.doc_type.at_type,
+                              target.code, target.last_number, justification)
+        return f"finished at number {target.last_number}", Series.FINISHED
 
     return _close(account, serie, "finished", finish, config or {})
 
 
 def annul_sequence(account, serie, config=None):
     """Annul every registered type, for a series communicated by mistake and never used."""
-    def annul(adapter, sequence, series, doc_type):
-        adapter.annul_series(sequence.serie, doc_type.at_class, doc_type.at_type,
-                             series.validation_code, reason="ER")
+    def annul(adapter, target):
+        adapter.annul_series(target.serie, target.doc_type.at_class, target.doc_type.at_type,
+                             target.code, reason="ER")
         return "annulled", Series.ANNULLED
 
-    sequence = _find(account, serie)
-    used = [s.doc_type for s in sequence.series if s.last_number > 0]
+    used = [s.doc_type for s in _find(account, serie).series if s.last_number > 0]
     if used:
         raise LifecycleError(f"documents were issued on {', '.join(used)}: a used series "
                              "cannot be annulled, finish it instead")
@@ -62,6 +72,12 @@ def _find(account, serie):
     return sequence
 
 
+def _targets(sequence):
+    by_type = {s.doc_type: s for s in sequence.series if s.at_status == Series.REGISTERED}
+    return [_Target(by_type[t.name].id, t, sequence.serie, by_type[t.name].validation_code,
+                    by_type[t.name].last_number) for t in DOC_TYPES if t.name in by_type]
+
+
 def _close(account, serie, closed_as, operation, config):
     sequence = _find(account, serie)
     token = str(uuid.uuid4())
@@ -73,23 +89,24 @@ def _close(account, serie, closed_as, operation, config):
             adapter = tax_authority_for(account, config)
         except errors.InvxError as error:
             raise LifecycleError(f"{error.message} ({error.detail})") from None
-        for series in sorted(sequence.series, key=lambda s: list(BY_NAME).index(s.doc_type)):
-            doc_type = BY_NAME[series.doc_type]
-            if adapter is None or series.at_status != Series.REGISTERED:
-                continue
-            db.session.commit()  # no transaction open while AT works
+        targets = _targets(sequence) if adapter is not None else []
+        db.session.commit()  # no transaction open while AT works
+        for target in targets:
             try:
-                outcome = operation(adapter, sequence, series, doc_type)
+                outcome, status = operation(adapter, target)
             except TaxAuthorityError as error:
                 failed = True
-                report.append((doc_type, f"AT refused: {error.code or ''} {error.message}"))
+                report.append((target.doc_type,
+                               f"AT refused: {error.code or ''} {error.message}"))
                 continue
-            if isinstance(outcome, tuple):
-                outcome, series.at_status = outcome
-            report.append((doc_type, outcome))
-            db.session.commit()
+            report.append((target.doc_type, outcome))
+            if status is not None:
+                db.session.execute(update(Series).where(Series.id == target.series_id)
+                                   .values(at_status=status))
+                db.session.commit()
         if not failed:
-            sequence.closed_as, sequence.closed_at = closed_as, utcnow()
+            db.session.execute(update(Sequence).where(Sequence.pk == sequence.pk)
+                               .values(closed_as=closed_as, closed_at=utcnow()))
             db.session.commit()
     finally:
         if adapter is not None:

@@ -25,7 +25,7 @@ class Account(db.Model):
     fiscal_id: Mapped[str] = mapped_column(String(32))
     tax_authority: Mapped[str] = mapped_column(String(16), default="none")
     # The adapter's settings (endpoint, username, keys...); secrets in it are sealed.
-    tax_authority_config: Mapped[dict | None] = mapped_column(JSON)
+    tax_authority_config: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
     # SHA-256 of the API key, hex: the key itself is never stored.
     api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     default_sequence_pk: Mapped[int | None] = mapped_column(

@@ -316,7 +316,9 @@ def _compensate(adapter, registered, unknown, config):
     """Annul this attempt's series at AT (reason ER), so a failure leaves nothing behind.
 
     For the types whose outcome is unknown (a timeout, a dropped connection), AT is asked
-    first: what it holds is annulled too; what it does not hold is known to be absent.
+    first, and what it holds is annulled too. What it does not hold yet stays marked as
+    sent: AT may still be working on the request that timed out, so a later attempt asks
+    again (and adopts the code) rather than trusting this answer.
     """
     def undo(job):
         reg = job.registration
@@ -336,12 +338,10 @@ def _compensate(adapter, registered, unknown, config):
             log.error("could not undo %s %s/%s at AT (kept for a later attempt): %s", reg.serie,
                       reg.doc_class, reg.doc_type, getattr(outcome, "message", outcome))
             continue
-        if outcome is None:
-            _store(job.series_id, register_sent_at=None)  # AT does not have it
-        else:
+        if outcome is not None:
             _store(job.series_id, at_status=Series.ANNULLED, validation_code=outcome,
                    registered_by=adapter.name)
-        db.session.commit()
+            db.session.commit()
 
 
 _SKIPPED = object()

@@ -3,6 +3,7 @@
 import ipaddress
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -163,7 +164,8 @@ class LiveServer:
         self.log = open(log_path, "wb")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"], cwd=ROOT,
-            env=environment, stdout=self.log, stderr=subprocess.STDOUT)
+            env=environment, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True)  # its own process group, for crash()
         self._wait_until_up()
 
     def _wait_until_up(self, timeout=30):
@@ -179,7 +181,15 @@ class LiveServer:
         self.stop()
         raise RuntimeError("gunicorn did not start in time")
 
+    def crash(self):
+        """SIGKILL gunicorn and its workers at once, as a machine failure would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
     def stop(self):
+        if self.process.poll() is not None:
+            self.log.close()
+            return
         self.process.terminate()
         try:
             self.process.wait(timeout=15)

@@ -413,3 +413,15 @@ def test_concurrent_first_sequences_leave_exactly_one_default(client, key):
 
 def test_annulment_errors_are_typed(app, scripted):
     assert issubclass(OperationRefusedError, TaxAuthorityError)
+
+
+def test_calling_at_inside_a_database_transaction_is_caught(app, scripted):
+    from invx.models import Account
+    from invx.tax_authority import adapter_for
+    with app.app_context():
+        account = db.session.scalar(select(Account))  # this read opens a transaction
+        adapter = adapter_for(account, app.config)
+        with pytest.raises(RuntimeError, match="transaction is open"):
+            adapter.query_series("2026")
+        db.session.commit()
+        assert adapter.query_series("2026") == []

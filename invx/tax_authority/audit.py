@@ -6,6 +6,9 @@ whatever happens to the caller's transaction. Credentials never reach it.
 import logging
 import time
 
+from flask import current_app, has_app_context
+
+from ..extensions import db
 from ..models import AtCall, utcnow
 from .base import SeriesInfo, TaxAuthority, TaxAuthorityError
 
@@ -13,6 +16,19 @@ log = logging.getLogger(__name__)
 
 SUCCESS_CODES = {"registarSerie": 2001, "consultarSeries": 2002, "anularSerie": 2003,
                  "finalizarSerie": 2004}
+
+
+def _check_no_transaction(operation):
+    """AT is never called inside a database transaction: it would hold locks for a whole
+    round trip (on SQLite, the write lock the audit record itself needs). Tests fail on it;
+    production logs it."""
+    if not (has_app_context() and db.session.registry.has()):
+        return  # a worker thread, or no session yet: nothing can be open
+    if db.session().in_transaction():
+        message = f"a database transaction is open while calling AT ({operation})"
+        if current_app.testing:
+            raise RuntimeError(message)
+        log.error(message)
 
 
 class AuditedTaxAuthority(TaxAuthority):
@@ -29,6 +45,7 @@ class AuditedTaxAuthority(TaxAuthority):
         self.inner.close()
 
     def _audited(self, operation, serie, doc_class, doc_type, call):
+        _check_no_transaction(operation)
         started = time.monotonic()
         row = {"operation": operation, "serie": serie, "doc_class": doc_class,
                "doc_type": doc_type}
