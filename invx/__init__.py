@@ -65,5 +65,5 @@ def _register_blueprints(app):
 
 
 def _register_commands(app):
-    from .cli import register_commands
+    from .commands import register_commands
     register_commands(app)

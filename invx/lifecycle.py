@@ -13,8 +13,9 @@ from . import errors
 from .doctypes import DOC_TYPES, DocType
 from .extensions import db
 from .fiscal import serie_key
+from .leases import claim_lease, lease_length, release_lease
 from .models import Sequence, Series, utcnow
-from .registration import claim_lease, lease_length, release_lease, tax_authority_for
+from .registration import tax_authority_for
 from .tax_authority.base import TaxAuthorityError
 
 

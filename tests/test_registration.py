@@ -352,8 +352,8 @@ def _wait_for_call():
 
 def test_a_creation_whose_worker_died_is_resumed_without_registering_anything_twice(
         app, client, scripted, monkeypatch):
-    from invx import registration
-    real_store, stored = registration._store, []
+    from invx import at_registration
+    real_store, stored = at_registration._store, []
 
     def die_at_the_third_code(series_id, **values):
         if values.get("at_status") == Series.REGISTERED:
@@ -362,10 +362,10 @@ def test_a_creation_whose_worker_died_is_resumed_without_registering_anything_tw
                 raise Crash()  # the worker dies: AT has this code, invx never learns it
         real_store(series_id, **values)
 
-    monkeypatch.setattr(registration, "_store", die_at_the_third_code)
+    monkeypatch.setattr(at_registration, "_store", die_at_the_third_code)
     with pytest.raises(Crash):
         post(client, scripted)
-    monkeypatch.setattr(registration, "_store", real_store)
+    monkeypatch.setattr(at_registration, "_store", real_store)
     with app.app_context():
         sequence = db.session.scalar(select(Sequence))
         assert sequence.state == Sequence.CREATING

@@ -1,0 +1,219 @@
+"""Registering a sequence's series with the Tax Authority, and undoing it.
+
+The types are registered concurrently; each code is committed the moment it arrives; a type
+that may have reached AT before is looked up (consultarSeries) instead of being sent again;
+when a type fails, what this attempt registered is annulled. AT's failures become the
+InvoiceXpress error codes here.
+"""
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+
+from sqlalchemy import update
+
+from . import errors
+from .doctypes import BY_NAME, DOC_TYPES, DocType
+from .extensions import db
+from .fiscal import today_in_portugal
+from .leases import lease_length, renew_lease
+from .models import Series, utcnow
+from .tax_authority.base import (
+    AlreadyRegisteredError,
+    AuthenticationError,
+    InvalidRequestError,
+    NoActivityError,
+    SeriesInfo,
+    SeriesRegistration,
+    TaxAuthorityError,
+)
+
+log = logging.getLogger(__name__)
+
+_STRUCTURE_ERRORS = (4000, 4002, 4003)  # AT's "the request is malformed" codes
+
+
+def pending_series(sequence):
+    """The series still to register, in the documented order of the types."""
+    by_type = {s.doc_type: s for s in sequence.series if s.needs_registration}
+    return [by_type[t.name] for t in DOC_TYPES if t.name in by_type]
+
+
+@dataclass
+class _Job:
+    """One document type to register: plain data, safe to hand to a worker thread."""
+
+    series_id: str
+    doc_type: DocType
+    registration: SeriesRegistration
+    resume: bool  # registarSerie may have reached AT before: ask AT first
+    code: str | None = None
+
+
+def register_pending(sequence, adapter, token, config):
+    """Register every type still without a code, concurrently; on failure undo this attempt.
+
+    Codes are committed the moment each arrives. Before anything is sent, every type is
+    marked as sent, so that if this worker dies the next attempt asks AT before sending.
+    """
+    pending = pending_series(sequence)
+    if not pending:
+        return
+    lease = lease_length(config)
+    jobs = [_Job(series.id, BY_NAME[series.doc_type], SeriesRegistration(
+        serie=sequence.serie, series_type=adapter.series_type,
+        doc_class=BY_NAME[series.doc_type].at_class, doc_type=BY_NAME[series.doc_type].at_type,
+        first_number=1, start_date=today_in_portugal(),
+        software_certificate=adapter.software_certificate), series.register_sent_at is not None)
+        for series in pending]
+    pk = sequence.pk
+    db.session.execute(update(Series).where(
+        Series.id.in_([job.series_id for job in jobs]), Series.register_sent_at.is_(None))
+        .values(register_sent_at=utcnow()).execution_options(synchronize_session=False))
+    db.session.commit()  # no transaction stays open while AT works
+
+    got, failed = [], []
+    for job, outcome in _concurrently(lambda job: _register_one(adapter, job), jobs,
+                                      _concurrency(config), stop_on_error=True):
+        if isinstance(outcome, SeriesInfo):
+            job.code = outcome.validation_code
+            _store(job.series_id, at_status=Series.REGISTERED, validation_code=job.code,
+                   registered_at=utcnow(), registered_by=adapter.name)
+            renew_lease(pk, token, lease)
+            db.session.commit()
+            got.append(job)
+        elif outcome is None:  # skipped after a failure: AT never saw it
+            _store(job.series_id, register_sent_at=None)
+            db.session.commit()
+        else:
+            _log_refusal(job, outcome)
+            failed.append((job, outcome))
+    if not failed:
+        return
+    failed.sort(key=lambda item: DOC_TYPES.index(item[0].doc_type))
+    unknown = []
+    for job, error in failed:
+        if isinstance(error, TaxAuthorityError) and not error.outcome_unknown and not job.resume:
+            _store(job.series_id, register_sent_at=None)  # AT answered: it registered nothing
+        else:
+            unknown.append(job)
+    db.session.commit()
+    _compensate(adapter, got, unknown, config)
+    error = failed[0][1]
+    if not isinstance(error, TaxAuthorityError):
+        raise errors.UnknownError(f"registration failed: {error.__class__.__name__}")
+    raise client_error(error) from error
+
+
+def _register_one(adapter, job):
+    """registarSerie, unless AT may already have it: then ask, and adopt an active one."""
+    reg = job.registration
+    if job.resume:
+        found = adapter.query_series(reg.serie, reg.doc_class, reg.doc_type)
+        if found:
+            info = found[0]
+            if info.state == "A":
+                log.warning("adopting %s %s/%s from AT: it was registered by an attempt that "
+                            "did not finish", reg.serie, reg.doc_class, reg.doc_type)
+                return info
+            raise AlreadyRegisteredError(
+                f"AT already holds this series, in state {info.state}", 4001)
+    return adapter.register_series(reg)
+
+
+def _compensate(adapter, registered, unknown, config):
+    """Annul this attempt's series at AT (reason ER), so a failure leaves nothing behind.
+
+    For the types whose outcome is unknown (a timeout, a dropped connection), AT is asked
+    first, and what it holds is annulled too. What it does not hold yet stays marked as
+    sent: AT may still be working on the request that timed out, so a later attempt asks
+    again (and adopts the code) rather than trusting this answer.
+    """
+    def undo(job):
+        reg = job.registration
+        code = job.code
+        if code is None:
+            found = [i for i in adapter.query_series(reg.serie, reg.doc_class, reg.doc_type)
+                     if i.state == "A"]
+            if not found:
+                return None
+            code = found[0].validation_code
+        adapter.annul_series(reg.serie, reg.doc_class, reg.doc_type, code, reason="ER")
+        return code
+
+    for job, outcome in _concurrently(undo, registered + unknown, _concurrency(config)):
+        reg = job.registration
+        if isinstance(outcome, BaseException):
+            log.error("could not undo %s %s/%s at AT (kept for a later attempt): %s", reg.serie,
+                      reg.doc_class, reg.doc_type, getattr(outcome, "message", outcome))
+            continue
+        if outcome is not None:
+            _store(job.series_id, at_status=Series.ANNULLED, validation_code=outcome,
+                   registered_by=adapter.name)
+            db.session.commit()
+
+
+_SKIPPED = object()
+
+
+def _concurrently(function, items, workers, stop_on_error=False):
+    """Yield (item, result) as each call completes; an exception is yielded as the result.
+
+    With ``stop_on_error``, once a call fails no further call starts (each checks before
+    it would reach AT), and the calls that did not run are yielded with None. Every call
+    that started is waited for, so no result is ever dropped.
+    """
+    if not items:
+        return
+    stop = threading.Event()
+
+    def run(item):
+        if stop.is_set():
+            return _SKIPPED
+        try:
+            return function(item)
+        except BaseException:
+            if stop_on_error:
+                stop.set()
+            raise
+
+    with ThreadPoolExecutor(max_workers=min(workers, len(items)),
+                            thread_name_prefix="invx-at") as pool:
+        futures = {pool.submit(run, item): item for item in items}
+        for future in as_completed(futures):
+            error = future.exception()
+            result = error if error is not None else future.result()
+            yield futures[future], None if result is _SKIPPED else result
+
+
+def _store(series_id, **values):
+    db.session.execute(update(Series).where(Series.id == series_id).values(**values)
+                       .execution_options(synchronize_session=False))
+
+
+def _log_refusal(job, error):
+    reg = job.registration
+    if isinstance(error, TaxAuthorityError):
+        log.warning("AT refused %s %s/%s: %s %s", reg.serie, reg.doc_class, reg.doc_type,
+                    error.code, error.message)
+    else:
+        log.error("registering %s %s/%s failed", reg.serie, reg.doc_class, reg.doc_type,
+                  exc_info=error)
+
+
+def _concurrency(config):
+    return int(config.get("INVX_AT_CONCURRENCY", 6))
+
+
+def client_error(error):
+    """The InvoiceXpress error a Tax Authority failure is reported as."""
+    detail = f"AT {error.code}: {error.message}"
+    if isinstance(error, AuthenticationError):
+        return errors.InvalidCredentials(detail)
+    if isinstance(error, NoActivityError):
+        return errors.NoOpenActivity(detail)
+    if isinstance(error, AlreadyRegisteredError):
+        return errors.AlreadyExists(detail)
+    if isinstance(error, InvalidRequestError) and error.code in _STRUCTURE_ERRORS:
+        return errors.InvalidSequence(detail)
+    return errors.UnknownError(detail)

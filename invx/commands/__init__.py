@@ -1,0 +1,13 @@
+"""The ``invx`` command's groups, added to the app's CLI by ``create_app``."""
+from ..tax_authority.fake_server import fake_at_command
+from .accounts import accounts_cli
+from .demo import demo
+from .sequences import at_log, sequences_cli
+
+
+def register_commands(app):
+    app.cli.add_command(accounts_cli)
+    app.cli.add_command(sequences_cli)
+    app.cli.add_command(at_log)
+    app.cli.add_command(fake_at_command)
+    app.cli.add_command(demo)

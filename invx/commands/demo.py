@@ -1,0 +1,89 @@
+"""``invx demo``: the demo account of ``make run``, its key and a curl example."""
+import os
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import select
+
+from .. import accounts as accounts_domain
+from ..auth import account_for_key, is_valid_api_key
+from ..extensions import db
+from ..models import Sequence
+from .common import SANDBOX_NOTICE, needs_database
+
+DEMO_ACCOUNT = "demo"
+DEMO_NIF = "123456789"
+
+
+def _demo_key_file():
+    return os.path.join(current_app.instance_path, "demo-api-key")
+
+
+def _read_demo_key():
+    try:
+        with open(_demo_key_file()) as handle:
+            key = handle.read().strip()
+    except FileNotFoundError:
+        return None
+    return key if is_valid_api_key(key) else None
+
+
+def _write_demo_key(key):
+    path = _demo_key_file()
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(key + "\n")
+
+
+def ensure_demo_account():
+    """The demo account and its key, kept in the instance folder so it survives restarts."""
+    key = _read_demo_key()
+    account = account_for_key(key) if key else None
+    if account is not None and account.name == DEMO_ACCOUNT:
+        return account, key
+    try:
+        account = accounts_domain.find_account(DEMO_ACCOUNT)
+    except accounts_domain.AccountError:
+        account, key = accounts_domain.create_account(
+            DEMO_ACCOUNT, "PT", DEMO_NIF, tax_authority="sandbox")
+    else:
+        account, key = accounts_domain.rotate_key(DEMO_ACCOUNT)
+    _write_demo_key(key)
+    return account, key
+
+
+def _unused_serie(account):
+    taken = set(db.session.scalars(select(Sequence.serie_key).where(
+        Sequence.account_id == account.id)))
+    candidate, n = "2026", 1
+    while candidate.lower() in taken:
+        n += 1
+        candidate = f"2026-{n}"
+    return candidate
+
+
+@click.command("demo")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535),
+              help="The port the server will listen on, for the example.")
+@with_appcontext
+@needs_database
+def demo(port):
+    """Make sure the demo account exists and print its key with a curl example."""
+    account, key = ensure_demo_account()
+    serie = _unused_serie(account)
+    base = f"http://127.0.0.1:{port}"
+    click.echo(f"""
+invx demo account: {account.name} (Portugal, NIF {account.fiscal_id}, sandbox Tax Authority)
+API key: {key}
+(kept in {_demo_key_file()})
+
+Create a sequence:
+  curl -s -X POST '{base}/sequences.json?api_key={key}' \\
+       -H 'Content-Type: application/json' \\
+       -d '{{"sequence": {{"serie": "{serie}", "default_sequence": "1"}}}}'
+List them:
+  curl -s '{base}/sequences.json?api_key={key}'
+
+{SANDBOX_NOTICE}
+""")
