@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from invx.accounts import set_tax_authority
 from invx.extensions import db
 from invx.models import AtCall, Sequence, Series, utcnow
-from invx.tax_authority.fake_server import start_in_thread
+from invx.tax_authority.fake_at import start_in_thread
 
 SECRET = "end-to-end-secret-key-0123456789"
 PASSWORD = "fake-at-password"

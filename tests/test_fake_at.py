@@ -15,7 +15,7 @@ from defusedxml import ElementTree
 
 from invx.fiscal import VALIDATION_CODE_ALPHABET, today_in_portugal
 from invx.tax_authority import soap, wss
-from invx.tax_authority.fake_server import (
+from invx.tax_authority.fake_at import (
     FakeAT,
     generate_key,
     load_or_create_key,
@@ -643,7 +643,7 @@ def test_load_or_create_key_creates_a_private_file_then_reuses_it(tmp_path):
 # Until `invx fake-at` is registered in the CLI, the command runs under a bare Flask app.
 STANDALONE = """
 import os, sys, flask
-from invx.tax_authority.fake_server import fake_at_command
+from invx.tax_authority.fake_at import fake_at_command
 app = flask.Flask("fake_at", instance_path=os.environ["INVX_INSTANCE_PATH"])
 with app.app_context():
     fake_at_command.main(args=sys.argv[1:], prog_name="fake-at")

@@ -1,5 +1,5 @@
 """The ``invx`` command's groups, added to the app's CLI by ``create_app``."""
-from ..tax_authority.fake_server import fake_at_command
+from ..tax_authority.fake_at import fake_at_command
 from .accounts import accounts_cli
 from .demo import demo
 from .sequences import at_log, sequences_cli

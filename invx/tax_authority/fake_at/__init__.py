@@ -1,0 +1,33 @@
+"""A local imitation of AT's series web service (SeriesWS), as a real HTTP server.
+
+For development and end-to-end tests: it speaks AT's SOAP envelopes (``soap``), checks AT's
+WS-Security UsernameToken with its own RSA key (``wss``), and applies AT's rules and state
+machine to series kept in memory, per taxpayer (NIF). Failures that are hard to get from the
+real service (timeouts, dropped connections, technical errors, proxy pages) can be switched
+on at runtime, per document type.
+
+Three layers, one module each:
+
+- ``service``: ``FakeAT``, the service's state and rules, no HTTP
+  (``handle(body) -> (status, body)``).
+- ``http``: ``FakeATServer`` / ``start_in_thread``: the HTTP server, with JSON control endpoints
+  under ``/_fake/``.
+- ``command``: ``load_or_create_key`` and the ``invx fake-at`` click command.
+
+It is plain HTTP on purpose: no mutual TLS, and its codes were never issued by AT.
+"""
+from .command import fake_at_command, load_or_create_key
+from .http import FakeATServer, start_in_thread
+from .rules import (
+    DEFAULT_USERS,
+    AuthenticationFailure,
+    ConnectionDropped,
+    Refusal,
+    check_registration,
+    parse_behaviour,
+)
+from .service import FakeAT, generate_key
+
+__all__ = ["DEFAULT_USERS", "AuthenticationFailure", "ConnectionDropped", "FakeAT",
+           "FakeATServer", "Refusal", "check_registration", "fake_at_command",
+           "generate_key", "load_or_create_key", "parse_behaviour", "start_in_thread"]

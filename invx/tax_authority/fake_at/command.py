@@ -1,0 +1,103 @@
+"""The fake AT's key pair, and the ``invx fake-at`` command."""
+
+import os
+from pathlib import Path
+
+import click
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from flask import current_app
+from flask.cli import with_appcontext
+
+from .. import wss
+from .http import FakeATServer
+from .service import DEFAULT_USERS, USERNAME_PATTERN, FakeAT, generate_key
+
+# Key pair and command line
+
+def load_or_create_key(path, public_key_out=None):
+    """The RSA private key kept in ``path`` (PEM), created there (0600) if missing.
+
+    The same key across restarts means clients keep the same "AT public key". Its public
+    half is written to ``public_key_out`` (default: ``<path stem>.public.pem`` beside it).
+    """
+    path = Path(path)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise ValueError(f"{path} does not hold an RSA private key") from None
+    else:
+        key = generate_key()
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    public_path = Path(public_key_out) if public_key_out else path.with_name(
+        path.stem + ".public.pem")
+    public_path.write_text(wss.public_key_pem(key.public_key()))
+    return key
+
+
+def _parse_users(ctx, param, values):
+    """``NIF/N:PASSWORD`` options as {username: password}; the password may hold ":"."""
+    users = {}
+    for value in values:
+        username, sep, password = value.partition(":")
+        if not sep or not password or not USERNAME_PATTERN.fullmatch(username):
+            # Never echo the value: it holds a password.
+            raise click.BadParameter("expected NIF/N:PASSWORD (e.g. 123456789/1:secret)")
+        users[username] = password
+    return users
+
+
+@click.command("fake-at")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8722, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on (0: any free port).")
+@click.option("--key-file", type=click.Path(dir_okay=False),
+              help="The service's RSA private key (PEM), created if missing. "
+                   "[default: fake-at-key.pem in the instance folder]")
+@click.option("--public-key-out", type=click.Path(dir_okay=False),
+              help="Where to write the public key clients encrypt with. "
+                   "[default: fake-at-public.pem in the instance folder]")
+@click.option("--user", "users", multiple=True, metavar="NIF/N:PASSWORD", callback=_parse_users,
+              help="A sub-user the service accepts (repeatable). "
+                   "[default: 123456789/1 with password fake-at-password]")
+@click.option("--no-activity", multiple=True, metavar="NIF",
+              help="A NIF with no open activity: its registrations get 4043 (repeatable).")
+@click.option("--latency", default=0.0, type=click.FloatRange(min=0), show_default=True,
+              help="Seconds added to every request.")
+@click.option("--quiet", is_flag=True, help="No access log on stderr.")
+@with_appcontext
+def fake_at_command(host, port, key_file, public_key_out, users, no_activity, latency, quiet):
+    """Run a local imitation of AT's series web service (plain HTTP) until Ctrl-C."""
+    instance = current_app.instance_path
+    os.makedirs(instance, exist_ok=True)
+    key_file = key_file or os.path.join(instance, "fake-at-key.pem")
+    public_key_out = public_key_out or os.path.join(instance, "fake-at-public.pem")
+    try:
+        key = load_or_create_key(key_file, public_key_out)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    accounts = users or dict(DEFAULT_USERS)
+    fake = FakeAT(key, accounts, no_activity=no_activity, latency=latency)
+    try:
+        server = FakeATServer((host, port), fake, quiet=quiet)
+    except OSError as error:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {error}") from None
+    click.echo(f"Fake AT SeriesWS listening on {server.url}")
+    click.echo(f"Public key (PEM) written to {os.path.abspath(public_key_out)}")
+    click.echo(f"Users: {', '.join(sorted(accounts))}")
+    if no_activity:
+        click.echo(f"NIFs without activity (4043): {', '.join(no_activity)}")
+    click.echo(f"Control endpoints: {server.base_url}/_fake/ "
+               "(calls, series, behaviour, configure, reset, public-key)")
+    click.echo("Press Ctrl-C to stop.")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("Stopped.")
+    finally:
+        server.server_close()
