@@ -58,7 +58,12 @@ def registration(doc_type="FT"):
 
 
 def sample(name):
-    return (SAMPLES / name).read_bytes()
+    """A real AT response, from shared/ beside the repository (where CI puts it)."""
+    path = SAMPLES / name
+    if not path.exists():
+        pytest.skip(f"needs the real AT responses in {SAMPLES}, which CI places beside the "
+                    "repository")
+    return path.read_bytes()
 
 
 def sent(index=0):
