@@ -60,12 +60,9 @@ def register_pending(sequence, adapter, token, config):
     if not pending:
         return
     lease = lease_length(config)
-    jobs = [_Job(series.id, BY_NAME[series.doc_type], SeriesRegistration(
-        serie=sequence.serie, series_type=adapter.series_type,
-        doc_class=BY_NAME[series.doc_type].at_class, doc_type=BY_NAME[series.doc_type].at_type,
-        first_number=1, start_date=today_in_portugal(),
-        software_certificate=adapter.software_certificate), series.register_sent_at is not None)
-        for series in pending]
+    today = today_in_portugal()
+    jobs = [_job(series, BY_NAME[series.doc_type], sequence.serie, adapter, today)
+            for series in pending]
     pk = sequence.pk
     db.session.execute(update(Series).where(
         Series.id.in_([job.series_id for job in jobs]), Series.register_sent_at.is_(None))
@@ -105,19 +102,29 @@ def register_pending(sequence, adapter, token, config):
     raise client_error(error) from error
 
 
+def _job(series, doc_type, serie, adapter, today):
+    """What registering one type needs, as plain data: first number 1, start date today,
+    processed by a certified program (PI), with the account's software certificate."""
+    return _Job(series.id, doc_type, SeriesRegistration(
+        serie=serie, series_type=adapter.series_type, doc_class=doc_type.at_class,
+        doc_type=doc_type.at_type, first_number=1, start_date=today,
+        software_certificate=adapter.software_certificate, processing="PI"),
+        resume=series.register_sent_at is not None)
+
+
 def _register_one(adapter, job):
     """registarSerie, unless AT may already have it: then ask, and adopt an active one."""
     reg = job.registration
     if job.resume:
         found = adapter.query_series(reg.serie, reg.doc_class, reg.doc_type)
+        active = next((info for info in found if info.state == "A"), None)
+        if active is not None:
+            log.warning("adopting %s %s/%s from AT: it was registered by an attempt that "
+                        "did not finish", reg.serie, reg.doc_class, reg.doc_type)
+            return active
         if found:
-            info = found[0]
-            if info.state == "A":
-                log.warning("adopting %s %s/%s from AT: it was registered by an attempt that "
-                            "did not finish", reg.serie, reg.doc_class, reg.doc_type)
-                return info
             raise AlreadyRegisteredError(
-                f"AT already holds this series, in state {info.state}", 4001)
+                f"AT already holds this series, in state {found[0].state}", 4001)
     return adapter.register_series(reg)
 
 

@@ -140,6 +140,15 @@ def make_account(app):
 
 
 @pytest.fixture
+def fake_at():
+    """The local AT server (invx fake-at), in a thread on 127.0.0.1."""
+    from invx.tax_authority.fake_at import start_in_thread
+    server = start_in_thread()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def key(make_account):
     """The API key of ``acme``, a Portuguese account on the sandbox Tax Authority."""
     return make_account()

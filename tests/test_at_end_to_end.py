@@ -10,20 +10,12 @@ from sqlalchemy import select, update
 from invx.accounts import set_tax_authority
 from invx.extensions import db
 from invx.models import AtCall, Sequence, Series, utcnow
-from invx.tax_authority.fake_at import start_in_thread
 
 SECRET = "end-to-end-secret-key-0123456789"
 PASSWORD = "fake-at-password"
 TYPES = {"invoice": "FT", "invoice_receipt": "FR", "simplified_invoice": "FS",
          "credit_note": "NC", "debit_note": "ND", "receipt": "RG", "shipping": "GR",
          "transport": "GT", "devolution": "GD", "proforma": "PF", "quote": "OR"}
-
-
-@pytest.fixture
-def fake_at():
-    server = start_in_thread()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

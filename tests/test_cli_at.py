@@ -6,17 +6,9 @@ from sqlalchemy import text, update
 
 from invx.extensions import db
 from invx.models import Series
-from invx.tax_authority.fake_at import start_in_thread
 
 from . import at_keys
 from .test_at_end_to_end import PASSWORD, SECRET, at_codes, at_states
-
-
-@pytest.fixture
-def fake_at():
-    server = start_in_thread()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from requests.adapters import HTTPAdapter
 
-from ..secret_box import unseal
+from ..secret_box import SecretKeyMissing, SecretUnreadable, unseal
 from . import soap, wss
 from .base import (
     AlreadyRegisteredError,
@@ -186,7 +186,7 @@ class AtSeriesService(TaxAuthority):
                           if settings.get("client_key") else None)
         except (KeyError, TypeError) as error:
             raise AuthenticationError(f"the AT settings are incomplete ({error})") from None
-        except (wss.KeyMaterialError, RuntimeError) as error:
+        except (wss.KeyMaterialError, SecretKeyMissing, SecretUnreadable) as error:
             raise AuthenticationError(str(error)) from None
         self.software_certificate = int(settings.get("software_certificate", 0))
         self.series_type = settings.get("series_type", "N")
