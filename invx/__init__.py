@@ -60,7 +60,9 @@ def _register_errors(app):
 def _register_blueprints(app):
     from .invoicexpress import bp as invoicexpress_bp
     from .openapi import bp as openapi_bp
+    from .sequence_api import bp as sequence_api_bp
     app.register_blueprint(invoicexpress_bp)
+    app.register_blueprint(sequence_api_bp)
     app.register_blueprint(openapi_bp)
 
 

@@ -41,3 +41,12 @@ DOC_TYPES = (
 BY_NAME = {doc_type.name: doc_type for doc_type in DOC_TYPES}
 BY_OFFSET = {doc_type.offset: doc_type for doc_type in DOC_TYPES}
 ATCUD_RELEVANT = tuple(doc_type for doc_type in DOC_TYPES if doc_type.atcud_relevant)
+
+
+def series_format(serie, doc_type):
+    """How an InvoiceXpress sub-series names itself and numbers its documents: the
+    Portuguese document number ``"<AT type> <serie>/<n>"`` (``"<serie>/<n>"`` for the types
+    AT does not know)."""
+    code = f"{doc_type.at_type} {serie}" if doc_type.at_type else serie
+    return {"name": f"{serie} {doc_type.name}", "code": code, "prefix": f"{code}/",
+            "padding": 0, "suffix": "", "start": 1}

@@ -62,6 +62,45 @@ class SequenceNotFound(InvxError):
     status, empty_body = 404, True
 
 
+class ApiError(Exception):
+    """A Sequence Service error: ``{"code": word, "message": sentence, "fields": {...}}``."""
+
+    status, code, message = 400, "bad_request", "The request is not valid."
+
+    def __init__(self, message=None, fields=None):
+        super().__init__(message or self.message)
+        self.message = message or self.message
+        self.fields = fields
+
+
+class ApiUnauthorized(ApiError):
+    status, code, message = 401, "unauthorized", "A valid API key is needed as Bearer token."
+
+
+class ApiNotFound(ApiError):
+    status, code, message = 404, "not_found", "Not found."
+
+
+class ApiConflict(ApiError):
+    status, code = 409, "conflict"
+
+
+class ApiInvalid(ApiError):
+    status, code, message = 422, "invalid", "Some fields are not valid."
+
+
+class SeriesClosed(ApiError):
+    status, code = 422, "series_closed"
+
+
+class SeriesNotRegistered(ApiError):
+    status, code = 422, "series_not_registered"
+
+
+class SigningUnavailable(ApiError):
+    status, code = 503, "signing_unavailable"
+
+
 def json_response(payload, status=200):
     """A response in the InvoiceXpress style: UTF-8 JSON, keys in the order given."""
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
@@ -91,9 +130,32 @@ def _handle_invx_error(error):
     return json_response(body, error.status)
 
 
+def _handle_api_error(error):
+    body = {"code": error.code, "message": error.message}
+    if error.fields:
+        body["fields"] = error.fields
+    response = json_response(body, error.status)
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="invx"'
+    return response
+
+
+_HTTP_WORDS = {400: ("bad_request", "The request is not valid."),
+               404: ("not_found", "Not found."),
+               405: ("method_not_allowed", "That method is not allowed here."),
+               413: ("too_large", "The request body is too large.")}
+
+
+def _is_sequence_api():
+    return request.path.startswith("/sequence/")
+
+
 def _handle_http_error(error):
-    # 401, 404, 405, 413...: InvoiceXpress answers these with an empty body.
-    response = empty_response(error.code)
+    if _is_sequence_api():  # the Sequence Service answers every error in JSON
+        code, message = _HTTP_WORDS.get(error.code, ("error", "The request failed."))
+        response = json_response({"code": code, "message": message}, error.code)
+    else:  # 401, 404, 405, 413...: InvoiceXpress answers these with an empty body
+        response = empty_response(error.code)
     for name, value in error.get_headers():
         if name.lower() == "allow":
             response.headers[name] = value
@@ -102,10 +164,13 @@ def _handle_http_error(error):
 
 def _handle_unexpected(error):
     log.exception("unhandled error on %s %s", request.method, request.path)
+    if _is_sequence_api():
+        return json_response({"code": "internal", "message": "Something went wrong."}, 500)
     return json_response({"code": UnknownError.code, "message": UnknownError.message}, 500)
 
 
 def register_error_handlers(app):
     app.register_error_handler(InvxError, _handle_invx_error)
+    app.register_error_handler(ApiError, _handle_api_error)
     app.register_error_handler(HTTPException, _handle_http_error)
     app.register_error_handler(Exception, _handle_unexpected)

@@ -90,10 +90,13 @@ class Sequence(db.Model):
 
 
 class Series(db.Model):
-    """One document type's numbering series within a sequence, and its AT registration."""
+    """A numbering series (Sequence Service): either created by a client under its own UUID,
+    or one document type's series within an InvoiceXpress sequence, with its AT registration.
+    """
 
     __tablename__ = "series"
-    __table_args__ = (UniqueConstraint("sequence_pk", "doc_type"),)
+    __table_args__ = (UniqueConstraint("sequence_pk", "doc_type"),
+                      Index("ix_series_account_id_created_at", "account_id", "created_at"))
 
     NOT_APPLICABLE = "not_applicable"  # not communicated to AT: code shown as N/A
     UNREGISTERED = "unregistered"      # relevant but without a code: N/D
@@ -104,12 +107,28 @@ class Series(db.Model):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # a UUID
     account_id: Mapped[int] = mapped_column(
         ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
-    sequence_pk: Mapped[int] = mapped_column(ForeignKey("sequences.pk", ondelete="CASCADE"))
-    doc_type: Mapped[str] = mapped_column(String(32))
-    # The InvoiceXpress integer id of this sub-series: the sequence id plus the type's offset.
-    number_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    # InvoiceXpress sub-series only: their sequence, document type and integer id (the
+    # sequence id plus the type's offset).
+    sequence_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("sequences.pk", ondelete="CASCADE"))
+    doc_type: Mapped[str | None] = mapped_column(String(32))
+    number_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    # The counter: the last index handed out (start - 1 before the first entry).
     last_number: Mapped[int] = mapped_column(BigInteger, default=0)
-    at_status: Mapped[str] = mapped_column(String(16))
+    last_entry_id: Mapped[str | None] = mapped_column(String(36))
+    start: Mapped[int] = mapped_column(BigInteger, default=1)
+    prefix: Mapped[str] = mapped_column(String(64), default="")
+    padding: Mapped[int] = mapped_column(default=0)
+    suffix: Mapped[str] = mapped_column(String(64), default="")
+    name: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    code: Mapped[str | None] = mapped_column(String(64))
+    client_sig: Mapped[str | None] = mapped_column(Text)
+    # SHA-256 of the create request, for idempotent PUTs (same body: same series).
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    at_status: Mapped[str] = mapped_column(String(16), default="not_applicable")
     validation_code: Mapped[str | None] = mapped_column(String(64))
     registered_at: Mapped[datetime | None]
     # The adapter that issued the code ("sandbox" codes are not real).
@@ -125,6 +144,10 @@ class Series(db.Model):
         return BY_NAME[self.doc_type].offset
 
     @property
+    def is_invoicexpress(self):
+        return self.sequence_pk is not None
+
+    @property
     def display_code(self):
         """The ``current_<type>_validation_code`` value: a code, ``N/D`` or ``N/A``."""
         if self.at_status == self.NOT_APPLICABLE:
@@ -136,6 +159,43 @@ class Series(db.Model):
     @property
     def needs_registration(self):
         return self.at_status == self.UNREGISTERED
+
+
+class Entry(db.Model):
+    """One number handed out in a series, under the client's UUID, chained and signed."""
+
+    __tablename__ = "entries"
+    __table_args__ = (UniqueConstraint("series_id", "number"), UniqueConstraint("series_id", "id"),
+                      UniqueConstraint("account_id", "id"))
+
+    pk: Mapped[int] = mapped_column(BigKey, primary_key=True)
+    id: Mapped[str] = mapped_column(String(36))  # the client's UUID
+    series_id: Mapped[str] = mapped_column(ForeignKey("series.id", ondelete="CASCADE"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(BigInteger)
+    code: Mapped[str] = mapped_column(String(255))
+    meta: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
+    previous_id: Mapped[str | None] = mapped_column(String(36))
+    sig: Mapped[str] = mapped_column(Text)  # the server's JWS
+    client_sig: Mapped[str | None] = mapped_column(Text)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def sigs(self):
+        return [self.sig] + ([self.client_sig] if self.client_sig else [])
+
+
+class SigningKey(db.Model):
+    """A server key that signs entries (ES256). The newest is used; all stay published."""
+
+    __tablename__ = "signing_keys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the JWS "kid"
+    public_jwk: Mapped[dict] = mapped_column(JSON)
+    private_key: Mapped[str] = mapped_column(Text)  # sealed PEM
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AtCall(db.Model):

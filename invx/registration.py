@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from . import errors
 from .at_registration import client_error, pending_series, register_pending
-from .doctypes import DOC_TYPES
+from .doctypes import DOC_TYPES, series_format
 from .extensions import db
 from .fiscal import is_valid_serie, serie_key
 from .leases import claim_lease, lease_length, release_lease
@@ -131,7 +131,8 @@ def _start_creation(account, serie, token, lease):
                 db.session.add(Series(
                     id=str(uuid.uuid4()), account_id=account.id, sequence_pk=sequence.pk,
                     doc_type=doc_type.name, number_id=sequence.id + doc_type.offset,
-                    at_status=Series.UNREGISTERED if relevant else Series.NOT_APPLICABLE))
+                    at_status=Series.UNREGISTERED if relevant else Series.NOT_APPLICABLE,
+                    last_number=0, **series_format(serie, doc_type)))
             db.session.commit()
             return sequence
         except IntegrityError:

@@ -22,8 +22,12 @@ from invx.config import database_url as normalise_url
 from invx.extensions import db
 
 ROOT = Path(__file__).resolve().parent.parent
+# One INVX_SECRET_KEY for the whole run: the server's signing keys are sealed with it, so
+# the test app and every gunicorn it starts must share it.
+TEST_SECRET = "the-test-suite-secret-key-0123456789"
 POSTGRES_URL = os.environ.get("INVX_TEST_DATABASE_URL")
-TABLES = ("at_calls", "series", "sequences", "accounts", "sandbox_series")
+# Emptied after each test. Signing keys stay: they are the server's, not an account's.
+TABLES = ("entries", "at_calls", "series", "sequences", "accounts", "sandbox_series")
 
 _real_getaddrinfo = socket.getaddrinfo
 
@@ -94,6 +98,7 @@ def app(database_url, tmp_path_factory):
         "TESTING": True,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "INVX_SANDBOX_LATENCY": 0.0,
+        "INVX_SECRET_KEY": TEST_SECRET,
     })
     app.instance_path = str(tmp_path_factory.mktemp("instance"))
     with app.app_context():
@@ -169,6 +174,7 @@ class LiveServer:
         self.log_path = log_path
         environment = {**os.environ, "INVX_DATABASE_URL": database_url,
                        "INVX_BIND": f"127.0.0.1:{self.port}", "INVX_WORKERS": str(workers),
+                       "INVX_SECRET_KEY": TEST_SECRET,
                        **{name: str(value) for name, value in env.items()}}
         self.log = open(log_path, "wb")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(

@@ -11,7 +11,8 @@ from invx.accounts import set_tax_authority
 from invx.extensions import db
 from invx.models import AtCall, Sequence, Series, utcnow
 
-SECRET = "end-to-end-secret-key-0123456789"
+from .conftest import TEST_SECRET as SECRET
+
 PASSWORD = "fake-at-password"
 TYPES = {"invoice": "FT", "invoice_receipt": "FR", "simplified_invoice": "FS",
          "credit_note": "NC", "debit_note": "ND", "receipt": "RG", "shipping": "GR",

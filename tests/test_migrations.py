@@ -15,7 +15,8 @@ from .conftest import (
     requires_postgres,
 )
 
-TABLES = {"accounts", "sequences", "series", "sandbox_series", "at_calls", "alembic_version"}
+TABLES = {"accounts", "sequences", "series", "sandbox_series", "at_calls", "entries",
+          "signing_keys", "alembic_version"}
 
 
 def upgrade_and_check(url):

@@ -1,0 +1,121 @@
+"""Blueprint: the Sequence Service API (``/sequence/v1/...``) — thin views."""
+import base64
+
+from flask import Blueprint, current_app, g, request
+from marshmallow import ValidationError
+
+from . import errors, numbering, signing
+from .auth import account_for_key
+from .sequence_schemas import EntryCreateSchema, SeriesCreateSchema, entry_json, series_json
+from .verification import verify_series
+
+bp = Blueprint("sequence_api", __name__, url_prefix="/sequence/v1")
+series_schema = SeriesCreateSchema()
+entry_schema = EntryCreateSchema()
+DEFAULT_LIMIT, MAX_LIMIT = 20, 100
+PUBLIC = {"sequence_api.keys"}
+
+
+@bp.before_request
+def _authenticate():
+    if request.endpoint in PUBLIC:
+        return
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    account = account_for_key(token.strip()) if scheme.lower() == "bearer" else None
+    if account is None:
+        raise errors.ApiUnauthorized()
+    g.account = account
+
+
+def _body(schema, required):
+    data = request.get_data()
+    if not data.strip() and not required:
+        payload = {}
+    else:
+        try:
+            payload = request.get_json(force=True, silent=False)
+        except Exception:  # BadRequest from a body that is not JSON
+            raise errors.ApiError("The body is not JSON.") from None
+    if not isinstance(payload, dict):
+        raise errors.ApiError("The body must be a JSON object.")
+    try:
+        return schema.load(payload)
+    except ValidationError as error:
+        raise errors.ApiInvalid(fields=error.messages) from None
+
+
+@bp.get("/series")
+def list_series():
+    return errors.json_response(
+        {"list": [series_json(s) for s in numbering.list_series(g.account)]})
+
+
+@bp.put("/series/<series_id>")
+def create_series(series_id):
+    series = numbering.create_series(g.account, series_id, _body(series_schema, required=True))
+    return errors.json_response(series_json(series))
+
+
+@bp.get("/series/<series_ref>")
+def get_series(series_ref):
+    return errors.json_response(series_json(numbering.find_series(g.account, series_ref)))
+
+
+@bp.get("/series/<series_ref>/verify")
+def verify(series_ref):
+    return errors.json_response(verify_series(numbering.find_series(g.account, series_ref)))
+
+
+@bp.put("/series/<series_ref>/entries/<entry_id>")
+def create_entry(series_ref, entry_id):
+    body = _body(entry_schema, required=False)
+    series, entry = numbering.create_entry(g.account, series_ref, entry_id, body["meta"],
+                                           body["sig"], current_app.config["INVX_SECRET_KEY"])
+    return errors.json_response(entry_json(series, entry))
+
+
+@bp.get("/series/<series_ref>/entries/<entry_id>")
+def get_entry(series_ref, entry_id):
+    series, entry = numbering.get_entry(g.account, series_ref, entry_id)
+    return errors.json_response(entry_json(series, entry))
+
+
+@bp.get("/series/<series_ref>/entries")
+def list_entries(series_ref):
+    limit = _limit(request.args.get("limit"))
+    before = _cursor(request.args.get("cursor"))
+    series, entries, next_before = numbering.list_entries(g.account, series_ref, limit, before)
+    return errors.json_response({
+        "series_id": series.id, "list": [entry_json(series, e) for e in entries],
+        "limit": limit, "cursor": _make_cursor(next_before) if next_before else None})
+
+
+@bp.get("/keys")
+def keys():
+    return errors.json_response(signing.jwks())
+
+
+def _limit(value):
+    if value is None or value == "":
+        return DEFAULT_LIMIT
+    if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
+        raise errors.ApiInvalid(fields={"limit": f"an integer from 1 to {MAX_LIMIT}"})
+    return int(value)
+
+
+def _make_cursor(before):
+    return base64.urlsafe_b64encode(f"before:{before}".encode()).decode().rstrip("=")
+
+
+def _cursor(value):
+    """The number a page starts below; the cursor is opaque to clients."""
+    if not value:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("ascii")
+        kind, _, number = text.partition(":")
+        if kind == "before" and number.isdigit():
+            return int(number)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise errors.ApiInvalid(fields={"cursor": "not a cursor this API gave"})
