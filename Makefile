@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
+INSTANCE := $(or $(INVX_INSTANCE_PATH),instance)
 
 .PHONY: install run test lint clean
 
@@ -18,7 +19,8 @@ $(STAMP): requirements.txt requirements-dev.txt setup.cfg pyproject.toml
 run: install
 	$(BIN)/invx db upgrade
 	$(BIN)/invx demo --port $(PORT)
-	PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py
+	INVX_SECRET_KEY="$${INVX_SECRET_KEY:-$$(cat $(INSTANCE)/secret-key)}" \
+		PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py
 
 test: install
 	$(BIN)/pytest

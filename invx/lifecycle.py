@@ -18,6 +18,8 @@ from .models import Sequence, Series, utcnow
 from .registration import tax_authority_for
 from .tax_authority.base import TaxAuthorityError
 
+CLOSING = "closing"  # no new documents; AT not told yet (or it refused: run it again)
+
 
 class LifecycleError(Exception):
     """The operation cannot be done; the message says why."""
@@ -51,6 +53,9 @@ def finish_sequence(account, serie, justification=None, config=None):
 def annul_sequence(account, serie, config=None):
     """Annul every registered type, for a series communicated by mistake and never used."""
     def annul(adapter, target):
+        if target.last_number > 0:
+            raise LifecycleError("documents were issued on it: a used series cannot be "
+                                 "annulled, finish it instead")
         adapter.annul_series(target.serie, target.doc_type.at_class, target.doc_type.at_type,
                              target.code, reason="ER")
         return "annulled", Series.ANNULLED
@@ -68,7 +73,7 @@ def _find(account, serie):
         Sequence.state == Sequence.READY))
     if sequence is None:
         raise LifecycleError(f"account {account.name} has no sequence {serie!r}")
-    if sequence.closed_as:
+    if sequence.closed_as and sequence.closed_as != CLOSING:
         raise LifecycleError(f"sequence {sequence.serie} was already {sequence.closed_as}")
     return sequence
 
@@ -90,11 +95,22 @@ def _close(account, serie, closed_as, operation, config):
             adapter = tax_authority_for(account, config)
         except errors.InvxError as error:
             raise LifecycleError(f"{error.message} ({error.detail})") from None
+        # From now on no entry is made: then wait for any entry in flight (it holds its
+        # series' lock) so the last numbers read below are final.
+        db.session.execute(update(Sequence).where(Sequence.pk == sequence.pk)
+                           .values(closed_as=CLOSING))
+        db.session.commit()
+        db.session.scalars(select(Series).where(Series.sequence_pk == sequence.pk)
+                           .with_for_update().execution_options(populate_existing=True)).all()
         targets = _targets(sequence) if adapter is not None else []
-        db.session.commit()  # no transaction open while AT works
+        db.session.commit()  # no transaction, and no lock, while AT works
         for target in targets:
             try:
                 outcome, status = operation(adapter, target)
+            except LifecycleError as error:
+                failed = True
+                report.append((target.doc_type, str(error)))
+                continue
             except TaxAuthorityError as error:
                 failed = True
                 report.append((target.doc_type,

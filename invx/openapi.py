@@ -1,6 +1,7 @@
 """``GET /openapi.json``: the OpenAPI 3 description of the API."""
 from flask import Blueprint
 
+from . import openapi_sequence
 from .doctypes import DOC_TYPES
 from .errors import (
     AllRegistered,
@@ -120,13 +121,18 @@ def document():
         "openapi": "3.0.3",
         "info": {"title": "invx", "version": "1",
                  "description": "InvoiceXpress-compatible sequences, registered with the "
-                                "Portuguese Tax Authority (AT)."},
+                                "Portuguese Tax Authority (AT), and the Sequence Service: "
+                                "gap-free, idempotent, chained and signed numbers."},
         "servers": [{"url": "/"}],
         "security": [{"api_key": []}],
-        "paths": paths,
+        "paths": {**paths, **openapi_sequence.PATHS},
         "components": {
-            "securitySchemes": {"api_key": {"type": "apiKey", "in": "query", "name": "api_key"}},
+            "securitySchemes": {
+                "api_key": {"type": "apiKey", "in": "query", "name": "api_key"},
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "The account's API key as the token."}},
             "schemas": {
+                **openapi_sequence.SCHEMAS,
                 "Sequence": _sequence_schema(),
                 "SequenceRequest": {"type": "object", "required": ["sequence"], "properties": {
                     "sequence": {"type": "object", "required": ["serie"], "properties": {

@@ -177,12 +177,17 @@ def test_finish_closes_the_used_types_at_their_last_number(app, invx, at_sequenc
     assert "already finished" in invx("sequences", "finish", "acme", "2026").output
 
 
-def test_a_refused_finish_leaves_the_sequence_open(app, invx, at_sequence, fake_at):
+def test_a_refused_finish_closes_to_new_documents_and_can_be_run_again(
+        app, client, invx, at_sequence, fake_at):
     issue_numbers(app, invoice=1)  # AT wants the last number above the first
     result = invx("sequences", "finish", "acme", "2026")
     assert result.exit_code != 0
     assert "4047" in result.output
-    assert "stays open" in result.output
+    assert "issues no more documents" in result.output
+    issue_numbers(app, invoice=2)  # say the cause is fixed
+    result = invx("sequences", "finish", "acme", "2026")
+    assert result.exit_code == 0, result.output
+    assert {s["tipoDoc"]: s["estado"] for s in fake_at.fake.series()}["FT"] == "F"
 
 
 def test_annul_annuls_every_type_of_an_unused_sequence(app, invx, at_sequence, fake_at):

@@ -31,11 +31,27 @@ def test_the_document_is_valid_openapi_3(client):
     validate(document(client))
 
 
-def test_it_describes_the_five_endpoints(client):
+def test_it_describes_every_endpoint(client, app):
     paths = document(client)["paths"]
-    assert {(path, method) for path, item in paths.items() for method in item} == {
+    described = {(path, method) for path, item in paths.items() for method in item}
+    assert described == {
         ("/sequences.json", "get"), ("/sequences.json", "post"), ("/sequences/{id}.json", "get"),
-        ("/sequences/{id}/set_current.json", "put"), ("/sequences/{id}/register.json", "put")}
+        ("/sequences/{id}/set_current.json", "put"), ("/sequences/{id}/register.json", "put"),
+        ("/sequence/v1/series", "get"), ("/sequence/v1/series/{id}", "put"),
+        ("/sequence/v1/series/{id}", "get"), ("/sequence/v1/series/{id}/verify", "get"),
+        ("/sequence/v1/series/{series_id}/entries", "get"),
+        ("/sequence/v1/series/{series_id}/entries/{id}", "put"),
+        ("/sequence/v1/series/{series_id}/entries/{id}", "get"), ("/sequence/v1/keys", "get")}
+    # and the app serves nothing it does not describe (parameter names aside)
+    import re
+
+    def shape(path):
+        return re.sub(r"\{[^}]+\}", "{}", re.sub(r"<(?:\w+:)?\w+>", "{}", path))
+
+    served = {(shape(rule.rule), method.lower()) for rule in app.url_map.iter_rules()
+              for method in rule.methods - {"HEAD", "OPTIONS"}}
+    served -= {("/openapi.json", "get"), ("/static/{}", "get")}
+    assert served == {(shape(path), method) for path, method in described}
 
 
 def test_the_sequence_schema_lists_every_key_in_order(client):

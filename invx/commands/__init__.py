@@ -2,6 +2,7 @@
 from ..tax_authority.fake_at import fake_at_command
 from .accounts import accounts_cli
 from .demo import demo
+from .numbering import keys_cli, verify
 from .sequences import at_log, sequences_cli
 
 
@@ -10,4 +11,6 @@ def register_commands(app):
     app.cli.add_command(sequences_cli)
     app.cli.add_command(at_log)
     app.cli.add_command(fake_at_command)
+    app.cli.add_command(keys_cli)
+    app.cli.add_command(verify)
     app.cli.add_command(demo)

@@ -1,5 +1,6 @@
 """``invx demo``: the demo account of ``make run``, its key and a curl example."""
 import os
+import secrets
 
 import click
 from flask import current_app
@@ -53,6 +54,19 @@ def ensure_demo_account():
     return account, key
 
 
+def ensure_local_secret_key():
+    """Without INVX_SECRET_KEY, a random one kept in the instance folder, for ``make run``:
+    the server needs one to seal its signing keys. Returns its path, or None."""
+    if current_app.config.get("INVX_SECRET_KEY"):
+        return None
+    path = os.path.join(current_app.instance_path, "secret-key")
+    if not os.path.exists(path):
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(32) + "\n")
+    return path
+
+
 def _unused_serie(account):
     taken = set(db.session.scalars(select(Sequence.serie_key).where(
         Sequence.account_id == account.id)))
@@ -71,6 +85,7 @@ def _unused_serie(account):
 def demo(port):
     """Make sure the demo account exists and print its key with a curl example."""
     account, key = ensure_demo_account()
+    secret_file = ensure_local_secret_key()
     serie = _unused_serie(account)
     base = f"http://127.0.0.1:{port}"
     click.echo(f"""
@@ -84,6 +99,11 @@ Create a sequence:
        -d '{{"sequence": {{"serie": "{serie}", "default_sequence": "1"}}}}'
 List them:
   curl -s '{base}/sequences.json?api_key={key}'
+Issue the next invoice number of a sequence (SEQUENCE_ID: its current_invoice_sequence_id):
+  ENTRY=$(python3 -c 'import uuid; print(uuid.uuid4())')
+  curl -s -X PUT -H 'Authorization: Bearer {key}' \\
+       {base}/sequence/v1/series/SEQUENCE_ID/entries/$ENTRY
 
 {SANDBOX_NOTICE}
-""")
+""" + (f"INVX_SECRET_KEY is not set: using the one kept in {secret_file}.\n"
+       if secret_file else ""))

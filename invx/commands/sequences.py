@@ -22,8 +22,8 @@ def _close_sequence(operation, account_name, serie, **kwargs):
     for doc_type, outcome in report:
         click.echo(f"{doc_type.name:<22} {doc_type.at_class}/{doc_type.at_type}  {outcome}")
     if failed:
-        raise click.ClickException("AT refused some types: the sequence stays open; "
-                                   "run the command again once the cause is fixed")
+        raise click.ClickException("some types were not closed: the sequence issues no more "
+                                   "documents; run the command again once the cause is fixed")
 
 
 @sequences_cli.command("finish")
