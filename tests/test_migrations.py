@@ -75,3 +75,30 @@ def test_the_app_never_creates_tables_by_itself(tmp_path):
 def test_postgres_urls_use_psycopg2(url, expected):
     from invx.config import database_url
     assert database_url(url) == expected
+
+
+def test_upgrading_a_database_with_sequences_gives_their_series_document_numbers(tmp_path):
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/old.sqlite3"})
+    with app.app_context():
+        flask_migrate.upgrade(revision="0002")
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO accounts (id, name, country, fiscal_id, tax_authority, "
+                "api_key_hash, created_at) VALUES (1, 'acme', 'PT', '123456789', 'sandbox', "
+                "'" + "0" * 64 + "', '2026-01-01')")
+            connection.exec_driver_sql(
+                "INSERT INTO sequences (pk, account_id, serie, serie_key, state, created_at, "
+                "updated_at) VALUES (1, 1, '2024', '2024', 'ready', '2026-01-01', '2026-01-01')")
+            for series_id, doc_type, number_id, status in (
+                    ("a", "invoice", 17, "registered"), ("b", "fees_note", 30, "not_applicable")):
+                connection.exec_driver_sql(
+                    "INSERT INTO series (id, account_id, sequence_pk, doc_type, number_id, "
+                    f"last_number, at_status) VALUES ('{series_id}', 1, 1, '{doc_type}', "
+                    f"{number_id}, 7, '{status}')")
+        flask_migrate.upgrade()
+        with db.engine.connect() as connection:
+            rows = connection.exec_driver_sql(
+                "SELECT id, prefix, code, start, last_number, padding FROM series ORDER BY id"
+            ).all()
+        db.engine.dispose()
+    assert rows == [("a", "FT 2024/", "FT 2024", 1, 7, 0), ("b", "2024/", "2024", 1, 7, 0)]
