@@ -7,7 +7,7 @@ bind = os.environ.get("INVX_BIND") or f"127.0.0.1:{os.environ.get('PORT', '8000'
 workers = int(os.environ.get("INVX_WORKERS") or min(2 * multiprocessing.cpu_count() + 1, 9))
 # Threads let a worker serve other requests while one waits on the database or on AT.
 threads = int(os.environ.get("INVX_THREADS") or 4)
-worker_class = "gthread"
+worker_class = "gthread" if threads > 1 else "sync"
 timeout = 120  # a registration waits on AT; the registration lease outlives it
 graceful_timeout = 30
 keepalive = 5

@@ -183,15 +183,15 @@ class LiveServer:
             start_new_session=True)  # its own process group, for crash()
         self._wait_until_up()
 
-    def _wait_until_up(self, timeout=30):
+    def _wait_until_up(self, timeout=60):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited: {self.log_path.read_text()[-2000:]}")
             try:
-                requests.get(self.url + "/openapi.json", timeout=1)
+                requests.get(self.url + "/openapi.json", timeout=2)
                 return
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or a busy machine
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError("gunicorn did not start in time")

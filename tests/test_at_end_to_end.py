@@ -184,13 +184,17 @@ def test_a_registration_lost_in_a_timeout_is_adopted_later_not_sent_twice(
 
 def test_409_while_registering_holds_across_two_gunicorn_workers(
         app, live_server, at_key, fake_at):
-    fake_at.fake.configure(latency=0.4)
-    server = live_server(workers=2, INVX_SECRET_KEY=SECRET)
+    fake_at.fake.configure(latency=1.0)
+    # Sync workers (one thread each): the busy one accepts nothing, the other answers.
+    server = live_server(workers=2, INVX_THREADS=1, INVX_SECRET_KEY=SECRET)
     url = f"{server.url}/sequences.json?api_key={at_key}"
     body = {"sequence": {"serie": "2026"}}
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(requests.post, url, json=body, timeout=30)
-        time.sleep(0.3)
+        deadline = time.monotonic() + 20
+        while not registrations(fake_at):  # the first registration is talking to AT
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
         second = requests.post(url, json=body, timeout=30)  # a new connection: worker 2
         assert second.status_code == 409
         assert second.json() == {"code": "006",

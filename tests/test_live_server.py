@@ -49,8 +49,9 @@ def test_the_access_log_never_shows_the_api_key(live_server, key):
 
 
 def test_409_while_registering_holds_across_gunicorn_workers(live_server, key):
-    # Each sandbox call takes 0.2 s, so a registration takes over 2 s; two workers.
-    server = live_server(workers=2, INVX_SANDBOX_LATENCY=0.2)
+    # Each sandbox call takes 0.2 s, so a registration takes over 2 s; two sync workers
+    # (one thread each): while one registers, only the other can answer.
+    server = live_server(workers=2, INVX_THREADS=1, INVX_SANDBOX_LATENCY=0.2)
     url = f"{server.url}/sequences.json?api_key={key}"
     body = {"sequence": {"serie": "2026"}}
     started = threading.Event()
