@@ -9,7 +9,7 @@ import time
 import uuid
 
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from . import jws
 from .extensions import db
@@ -17,6 +17,7 @@ from .models import SigningKey
 from .secret_box import seal, unseal
 
 REFRESH_SECONDS = 10.0
+_FIRST_KEY_LOCK = 0x696E7678  # "invx": an advisory lock id of our own
 
 _lock = threading.Lock()
 _signers = {}  # engine url -> (kid, private key, when it was read)
@@ -45,8 +46,7 @@ def signer(secret_key):
         return cached[0], cached[1]
     newest = _newest()
     if newest is None:
-        rotate(secret_key)
-        newest = _newest()
+        newest = _first_key(secret_key)
     if cached and cached[0] == newest.id:
         private_key = cached[1]
     else:
@@ -55,6 +55,19 @@ def signer(secret_key):
     with _lock:
         _signers[cache_key] = (newest.id, private_key, time.monotonic())
     return newest.id, private_key
+
+
+def _first_key(secret_key):
+    """Make the first key, once: workers starting together wait for the first of them."""
+    db.session.rollback()
+    if db.engine.dialect.name == "postgresql":  # SQLite's BEGIN IMMEDIATE serializes already
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _FIRST_KEY_LOCK})
+    newest = _newest()
+    if newest is None:
+        rotate(secret_key)  # commits, which releases the lock
+        return _newest()
+    db.session.commit()
+    return newest
 
 
 def jwks():

@@ -1,5 +1,6 @@
 """Fixtures: an app on a migrated database (SQLite, or PostgreSQL when
 ``INVX_TEST_DATABASE_URL`` is set), a client, accounts, and a live gunicorn server."""
+import contextlib
 import ipaddress
 import os
 import secrets
@@ -181,7 +182,12 @@ class LiveServer:
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"], cwd=ROOT,
             env=environment, stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True)  # its own process group, for crash()
-        self._wait_until_up()
+        try:
+            self._wait_until_up()
+        except BaseException:
+            self.crash()  # never leave a half-started server behind
+            self.log.close()
+            raise
 
     def _wait_until_up(self, timeout=60):
         deadline = time.monotonic() + timeout
@@ -193,12 +199,12 @@ class LiveServer:
                 return
             except requests.RequestException:  # not listening yet, or a busy machine
                 time.sleep(0.1)
-        self.stop()
         raise RuntimeError("gunicorn did not start in time")
 
     def crash(self):
         """SIGKILL gunicorn and its workers at once, as a machine failure would."""
-        os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # already gone
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
 
     def stop(self):

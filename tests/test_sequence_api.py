@@ -461,3 +461,26 @@ def test_unknown_and_other_accounts_sub_series_are_404(client, make_account, seq
     for ref in (sequence["current_invoice_sequence_id"], 999999, "99999999999999999999999"):
         response = client.get(f"{API}/series/{ref}", headers=other)
         assert response.status_code == 404 and response.get_json()["code"] == "not_found"
+
+
+def test_workers_starting_together_make_one_first_signing_key(app, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from invx.models import SigningKey
+    tamper(app, delete(SigningKey))
+    monkeypatch.setattr(signing, "_signers", {})
+    barrier = __import__("threading").Barrier(8)
+
+    def first_signer(_):
+        with app.app_context():
+            barrier.wait()
+            kid, _ = signing.signer(app.config["INVX_SECRET_KEY"])
+            db.session.rollback()
+            monkeypatch.setattr(signing, "_signers", {})  # as if each were its own process
+            return kid
+
+    with ThreadPoolExecutor(8) as pool:
+        kids = set(pool.map(first_signer, range(8)))
+    with app.app_context():
+        assert db.session.query(SigningKey).count() == 1
+    assert len(kids) == 1
