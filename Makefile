@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 INSTANCE := $(or $(INVX_INSTANCE_PATH),instance)
 
-.PHONY: install run test lint clean
+.PHONY: install run test lint bench clean
 
 install: $(STAMP)
 
@@ -25,8 +25,11 @@ run: install
 test: install
 	$(BIN)/pytest
 
+bench: install
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 lint: install
-	$(BIN)/ruff check invx tests migrations wsgi.py gunicorn.conf.py
+	$(BIN)/ruff check invx tests migrations bench wsgi.py gunicorn.conf.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

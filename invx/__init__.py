@@ -64,6 +64,9 @@ def _register_blueprints(app):
     app.register_blueprint(invoicexpress_bp)
     app.register_blueprint(sequence_api_bp)
     app.register_blueprint(openapi_bp)
+    if app.config["INVX_BENCHMARK_ENDPOINTS"]:
+        from .bench_api import bp as bench_bp
+        app.register_blueprint(bench_bp)
 
 
 def _register_commands(app):

@@ -9,3 +9,7 @@ def _create_app():
 
 main = FlaskGroup(create_app=_create_app, add_version_option=True,
                   help="invx: InvoiceXpress-compatible sequences, registered with AT.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""``make bench``: invx's numbering measured against the HTTP ceiling and the naive design."""

@@ -1,0 +1,86 @@
+"""Group commit per series: concurrent entry requests for one series share a transaction.
+
+Within one process, requests for the same series queue up; one of them (the leader) takes
+the whole queue and writes it in one transaction: one lock of the series row, one look-up
+of the ids already used, one insert per entry with its own number, chain link and
+signature, one counter update, one commit (one disk flush). Each request is answered only
+after that commit. Then the leader hands over to the first request that queued meanwhile.
+Across processes the series' row lock still serializes batches, so correctness never
+depends on the coalescing. Requests for different series never wait for each other.
+"""
+import threading
+from dataclasses import dataclass, field
+
+MAX_BATCH = 256
+
+_registry_lock = threading.Lock()
+_batchers = {}  # (database, series id) -> _Batcher
+
+
+@dataclass(eq=False)
+class Ticket:
+    """One request waiting in a series' queue."""
+
+    entry_id: str
+    digest: str
+    meta: dict | None
+    client_sig: str | None
+    leader: bool = False
+    result: object = None
+    error: BaseException | None = None
+    wakeup: threading.Event = field(default_factory=threading.Event)
+
+    def outcome(self):
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+class _Batcher:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.queue = []
+        self.busy = False
+
+
+def _batcher(key):
+    with _registry_lock:
+        batcher = _batchers.get(key)
+        if batcher is None:
+            batcher = _batchers[key] = _Batcher()
+        return batcher
+
+
+def submit(key, ticket, write_batch):
+    """Queue ``ticket`` for the series ``key``; returns its result once its batch is
+    committed. ``write_batch(tickets)`` writes a batch and sets each ticket's result or
+    error; it runs in the leader's thread."""
+    batcher = _batcher(key)
+    with batcher.lock:
+        batcher.queue.append(ticket)
+        if not batcher.busy:
+            batcher.busy = ticket.leader = True
+    if not ticket.leader:
+        ticket.wakeup.wait()  # a result, or the lead
+        if not ticket.leader:
+            return ticket.outcome()
+    with batcher.lock:
+        batch, batcher.queue = batcher.queue[:MAX_BATCH], batcher.queue[MAX_BATCH:]
+    try:
+        write_batch(batch)
+    except BaseException as error:  # the whole batch failed: every request learns it
+        for waiting in batch:
+            if waiting.result is None and waiting.error is None:
+                waiting.error = error
+    finally:
+        with batcher.lock:
+            if batcher.queue:
+                batcher.queue[0].leader = True
+                batcher.queue[0].wakeup.set()
+            else:
+                batcher.busy = False
+        for waiting in batch:
+            if waiting is not ticket:
+                waiting.leader = False
+                waiting.wakeup.set()
+    return ticket.outcome()

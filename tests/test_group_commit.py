@@ -1,0 +1,119 @@
+"""Group commit: requests for one series share a transaction, each with its own outcome."""
+import threading
+import time
+import uuid
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from invx import group_commit, numbering, signing
+from invx.extensions import db
+
+from .test_sequence_api import SALES, put_series
+
+
+@pytest.fixture
+def series(client, key):
+    put_series(client, {"Authorization": f"Bearer {key}"})
+    return SALES
+
+
+def ticket(entry_id=None, meta=None):
+    entry_id = entry_id or str(uuid.uuid4())
+    return group_commit.Ticket(entry_id, numbering.request_hash({"meta": meta or {},
+                                                                 "sig": None}), meta, None)
+
+
+def write(app, tickets):
+    with app.app_context():
+        from invx.models import Account
+        account_id = db.session.query(Account.id).scalar()
+        kid, key = signing.signer(app.config["INVX_SECRET_KEY"])
+        db.session.commit()
+        numbering._write_entries(account_id, SALES, tickets, kid, key)
+
+
+def test_a_batch_gives_each_request_its_own_number_link_and_signature(app, series):
+    tickets = [ticket() for _ in range(5)]
+    write(app, tickets)
+    entries = [t.outcome()[1] for t in tickets]
+    assert [e.code for e in entries] == [f"INV-0000{n}-F1" for n in range(1, 6)]
+    assert [e.previous_id for e in entries] == [None] + [e.id for e in entries[:-1]]
+    assert len({e.sigs[0] for e in entries}) == 5
+
+
+def test_retries_conflicts_and_duplicates_in_one_batch_affect_only_themselves(app, series):
+    first = ticket(meta={"a": "1"})
+    write(app, [first])
+    retry = ticket(first.entry_id, meta={"a": "1"})
+    changed = ticket(first.entry_id, meta={"a": "2"})
+    new = ticket()
+    twin = ticket(new.entry_id)
+    twin_changed = ticket(new.entry_id, meta={"b": "1"})
+    write(app, [retry, changed, new, twin, twin_changed])
+    assert retry.outcome()[1].code == first.outcome()[1].code == "INV-00001-F1"
+    with pytest.raises(Exception, match="another body"):
+        changed.outcome()
+    assert new.outcome()[1].code == twin.outcome()[1].code == "INV-00002-F1"
+    with pytest.raises(Exception, match="another body"):
+        twin_changed.outcome()
+
+
+def test_a_failed_commit_tells_no_request_it_has_a_number(app, series, monkeypatch):
+    tickets = [ticket() for _ in range(3)]
+
+    def fail():
+        raise OperationalError("COMMIT", {}, Exception("the database went away"))
+
+    with app.app_context():
+        monkeypatch.setattr(db.session, "commit", fail)
+        with pytest.raises(OperationalError):
+            write(app, tickets)
+    assert all(t.result is None for t in tickets)
+
+
+def test_concurrent_requests_are_coalesced_and_the_lead_is_handed_over():
+    batches, release = [], threading.Event()
+
+    def write_batch(tickets):
+        batches.append([t.entry_id for t in tickets])
+        if len(batches) == 1:
+            assert release.wait(5)  # hold the first batch while others queue
+        for t in tickets:
+            t.result = t.entry_id
+
+    key = ("test", str(uuid.uuid4()))
+    tickets = [ticket() for _ in range(6)]
+    threads = [threading.Thread(target=lambda t=t: group_commit.submit(key, t, write_batch))
+               for t in tickets]
+    threads[0].start()
+    while not batches:
+        time.sleep(0.001)
+    for thread in threads[1:]:
+        thread.start()
+    deadline = time.monotonic() + 5
+    while len(group_commit._batchers[key].queue) < 5:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert [len(b) for b in batches] == [1, 5]  # five requests, one transaction
+    assert all(t.outcome() == t.entry_id for t in tickets)
+    assert group_commit._batchers[key].busy is False
+
+
+def test_an_answer_comes_only_after_its_batch_is_committed(client, key, series, monkeypatch):
+    committed = []
+    real_commit = db.session.commit
+
+    def recording_commit():
+        real_commit()
+        committed.append(time.monotonic())
+
+    monkeypatch.setattr(numbering.db.session, "commit", recording_commit)
+    response = client.put(f"/sequence/v1/series/{SALES}/entries/{uuid.uuid4()}",
+                          headers={"Authorization": f"Bearer {key}"})
+    answered = time.monotonic()
+    assert response.status_code == 200
+    assert committed and committed[-1] <= answered
