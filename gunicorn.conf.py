@@ -4,9 +4,12 @@ import os
 
 wsgi_app = "wsgi:app"
 bind = os.environ.get("INVX_BIND") or f"127.0.0.1:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("INVX_WORKERS") or min(2 * multiprocessing.cpu_count() + 1, 9))
+# One worker per core, many threads each: the threads of a process are what per-series
+# group commit gathers into one transaction (measured with `make bench`: 2 workers x 32
+# threads gave about 1.6 times the hot-series throughput of 5 workers x 4 threads here).
+workers = int(os.environ.get("INVX_WORKERS") or multiprocessing.cpu_count())
 # Threads let a worker serve other requests while one waits on the database or on AT.
-threads = int(os.environ.get("INVX_THREADS") or 4)
+threads = int(os.environ.get("INVX_THREADS") or 32)
 worker_class = "gthread" if threads > 1 else "sync"
 timeout = 120  # a registration waits on AT; the registration lease outlives it
 graceful_timeout = 30

@@ -141,13 +141,15 @@ def create_entry(account, series_ref, entry_id, meta, client_sig, secret_key):
     """
     entry_id = canonical_uuid(entry_id)
     digest = request_hash({"meta": meta or {}, "sig": client_sig})
-    series_id = find_series(account, series_ref).id
+    series_id, account_id = find_series(account, series_ref).id, account.id
     kid, key = _signer(secret_key)
-    db.session.commit()  # the lookups above end here: the batch's transaction starts clean
+    # The lookups end here, and the batch's transaction starts clean. (Read nothing from
+    # an ORM object after this commit: it would be loaded again, one more query.)
+    db.session.commit()
     ticket = group_commit.Ticket(entry_id, digest, meta, client_sig)
 
     def write_batch(tickets):
-        _write_batch(account.id, series_id, tickets, kid, key)
+        _write_batch(account_id, series_id, tickets, kid, key)
 
     return group_commit.submit((_database(), series_id), ticket, write_batch)
 
