@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 INSTANCE := $(or $(INVX_INSTANCE_PATH),instance)
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench profile clean
 
 install: $(STAMP)
 
@@ -27,6 +27,9 @@ test: install
 
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+profile: install
+	$(BIN)/python -m bench.profile
 
 lint: install
 	$(BIN)/ruff check invx tests migrations bench wsgi.py gunicorn.conf.py
