@@ -51,6 +51,15 @@ def _batcher(key):
         return batcher
 
 
+def _forget(key, batcher):
+    """Drop an idle batcher, so the registry does not grow with every series ever numbered.
+    A request that already holds it just leads its own batch: the row lock keeps that
+    correct."""
+    with _registry_lock:
+        if _batchers.get(key) is batcher:
+            del _batchers[key]
+
+
 def submit(key, ticket, write_batch):
     """Queue ``ticket`` for the series ``key``; returns its result once its batch is
     committed. ``write_batch(tickets)`` writes a batch and sets each ticket's result or
@@ -79,6 +88,7 @@ def submit(key, ticket, write_batch):
                 batcher.queue[0].wakeup.set()
             else:
                 batcher.busy = False
+                _forget(key, batcher)
         for waiting in batch:
             if waiting is not ticket:
                 waiting.leader = False

@@ -100,7 +100,7 @@ def test_concurrent_requests_are_coalesced_and_the_lead_is_handed_over():
         thread.join(5)
     assert [len(b) for b in batches] == [1, 5]  # five requests, one transaction
     assert all(t.outcome() == t.entry_id for t in tickets)
-    assert group_commit._batchers[key].busy is False
+    assert key not in group_commit._batchers  # idle: forgotten
 
 
 def test_an_answer_comes_only_after_its_batch_is_committed(client, key, series, monkeypatch):
