@@ -41,6 +41,12 @@ def account_for_key(key):
     return account
 
 
+def account_for_bearer(authorization):
+    """The account whose API key an ``Authorization: Bearer <key>`` header carries, or None."""
+    scheme, _, token = (authorization or "").partition(" ")
+    return account_for_key(token.strip()) if scheme.lower() == "bearer" else None
+
+
 def account_named_by_host(host):
     """The account name a ``Host`` header names (``ACCOUNT.anything``), or None.
 

@@ -12,7 +12,7 @@ import datetime
 from flask import Blueprint, request
 from sqlalchemy import text
 
-from .auth import account_for_key
+from .auth import account_for_bearer
 from .errors import ApiUnauthorized, json_response
 from .extensions import db
 
@@ -42,8 +42,7 @@ def ceiling(series_id, entry_id):
 
 @bp.put("/naive/<series_id>/entries/<entry_id>")
 def naive(series_id, entry_id):
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or account_for_key(token.strip()) is None:
+    if account_for_bearer(request.headers.get("Authorization")) is None:
         raise ApiUnauthorized()
     body = request.get_data(as_text=True)
     number = db.session.execute(text(

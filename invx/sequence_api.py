@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, g, request
 from marshmallow import ValidationError
 
 from . import errors, numbering, signing
-from .auth import account_for_key
+from .auth import account_for_bearer
 from .sequence_schemas import EntryCreateSchema, SeriesCreateSchema, entry_json, series_json
 from .verification import verify_series
 
@@ -20,8 +20,7 @@ PUBLIC = {"sequence_api.keys"}
 def _authenticate():
     if request.endpoint in PUBLIC:
         return
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    account = account_for_key(token.strip()) if scheme.lower() == "bearer" else None
+    account = account_for_bearer(request.headers.get("Authorization"))
     if account is None:
         raise errors.ApiUnauthorized()
     g.account = account
