@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .doctypes import BY_NAME, DOC_TYPES, ID_SPACING
+from .doctypes import BY_NAME, ID_SPACING
 from .extensions import db
 from .fiscal import PORTUGAL
 
@@ -218,5 +218,3 @@ class AtCall(db.Model):
     duration_ms: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-
-assert {t.name for t in DOC_TYPES} == set(BY_NAME)
