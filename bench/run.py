@@ -160,7 +160,7 @@ def bench_disk(label, preload, args, log):
                 rows.append(result)
 
             entries = base + "/sequence/v1/series/{series}/entries/{{id}}"
-            for clients in HOT:
+            for clients in args.clients:
                 series = new_series(base, key, f"hot-{clients}")
                 run("invx", "one hot series", clients, [entries.format(series=series)],
                     [series])
@@ -169,6 +169,8 @@ def bench_disk(label, preload, args, log):
                     [f"{base}/bench/v1/naive/{naive}/entries/{{id}}"])
             run("ceiling", "one hot series", 64,
                 [f"{base}/bench/v1/ceiling/{uuid.uuid4()}/entries/{{id}}"])
+            if not args.spread:
+                return rows
             spread = [new_series(base, key, f"spread-{n}") for n in range(64)]
             run("invx", "64 series", 64, [entries.format(series=s) for s in spread], spread)
             run("naive", "64 series", 64,
@@ -242,13 +244,22 @@ def main():
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--no-million", dest="million", action="store_false",
                         help="skip the 1,000,000-entry series")
+    parser.add_argument("--no-spread", dest="spread", action="store_false",
+                        help="skip the 64-series run and the 1,000,000-entry series")
+    parser.add_argument("--clients", type=lambda v: [int(n) for n in v.split(",")],
+                        default=list(HOT), help="the hot-series client counts (1,8,32,64)")
+    parser.add_argument("--disks", default="machine,slow",
+                        help="which disks: machine, slow or both (machine,slow)")
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()
     log = Path(tempfile.gettempdir()) / f"invx-bench-{int(time.time())}.log"
     started = datetime.now(UTC)
     print(f"invx benchmark: {args.duration:g} s a run; gunicorn logs in {log}")
-    rows = bench_disk("machine disk", None, args, log)
-    rows += bench_disk("slow disk (+1 ms fsync)", build_slow_fsync(), args, log)
+    rows = []
+    if "machine" in args.disks:
+        rows += bench_disk("machine disk", None, args, log)
+    if "slow" in args.disks:
+        rows += bench_disk("slow disk (+1 ms fsync)", build_slow_fsync(), args, log)
     report = (f"# invx benchmarks\n\nMeasured {started:%Y-%m-%d %H:%M} UTC with "
               f"`make bench` (`python -m bench.run --duration {args.duration:g}`), on "
               f"{machine()}. The server is gunicorn with `gunicorn.conf.py` (the production "

@@ -26,25 +26,39 @@ def hash_api_key(key):
     return hashlib.sha256(key.encode("ascii")).hexdigest()
 
 
-def account_for_key(key):
-    """The account that owns ``key``, or None.
+def key_digest(key):
+    """The digest a well-formed key is stored under, or None for a malformed one."""
+    return hash_api_key(key) if is_valid_api_key(key) else None
+
+
+def bearer_key(authorization):
+    """The key an ``Authorization: Bearer <key>`` header carries, or None."""
+    scheme, _, token = (authorization or "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def account_for_digest(digest):
+    """The account whose key has ``digest``, or None.
 
     The lookup is by digest, so what the database compares carries no usable information
     about the key; the final comparison is constant-time all the same.
     """
-    if not is_valid_api_key(key):
+    if digest is None:
         return None
-    digest = hash_api_key(key)
     account = db.session.scalar(select(Account).where(Account.api_key_hash == digest))
     if account is None or not hmac.compare_digest(account.api_key_hash, digest):
         return None
     return account
 
 
+def account_for_key(key):
+    """The account that owns ``key``, or None."""
+    return account_for_digest(key_digest(key))
+
+
 def account_for_bearer(authorization):
     """The account whose API key an ``Authorization: Bearer <key>`` header carries, or None."""
-    scheme, _, token = (authorization or "").partition(" ")
-    return account_for_key(token.strip()) if scheme.lower() == "bearer" else None
+    return account_for_key(bearer_key(authorization))
 
 
 def account_named_by_host(host):
