@@ -88,8 +88,8 @@ def _write_batch(key_digest, lookup, tickets, secret_key):
         _write_entries(key_digest, lookup, tickets, secret_key)
         return
     except IntegrityError:
-        # An id used at the same moment by another process, in another series of the
-        # account: redo the requests one at a time, each under the lock.
+        # An id another process used after this batch read the used ids (the INSERT hit a
+        # unique constraint): redo the requests one at a time; each read now sees it.
         db.session.rollback()
     for ticket in tickets:
         for _ in range(MAX_ATTEMPTS):
@@ -106,6 +106,11 @@ def _write_entries(key_digest, lookup, tickets, secret_key):
     """One transaction: every ticket gets its result or its error once it is committed."""
     kid, private_key = _signer(secret_key)
     connection = db.session.connection()
+    # The ids already used are read before the lock, so the lock is held for less time.
+    # An id used meanwhile by another process makes the INSERT fail on a unique
+    # constraint, and _write_batch writes the batch again: that read then sees it.
+    existing = {row.id: _entry_view(row._mapping)
+                for row in connection.execute(_used_ids(key_digest, tickets))}
     series = connection.execute(_locked_series(key_digest, lookup)).first()
     error = _refusal(connection, key_digest, series)
     if error is not None:
@@ -113,9 +118,6 @@ def _write_entries(key_digest, lookup, tickets, secret_key):
         for ticket in tickets:
             ticket.error = error
         return
-    existing = {row.id: _entry_view(row._mapping) for row in connection.execute(
-        select(*ENTRY_COLUMNS).where(ENTRIES.c.account_id == series.account_id,
-                                     ENTRIES.c.id.in_({t.entry_id for t in tickets})))}
     now, timestamp = utcnow(), int(time.time())
     number, previous_id = series.last_number, series.last_entry_id
     rows, answers = [], []
@@ -152,6 +154,16 @@ def _write_entries(key_digest, lookup, tickets, secret_key):
             ticket.error = answer
         else:
             ticket.result = (view, answer)
+
+
+def _used_ids(key_digest, tickets):
+    """The entries the batch's ids already have in the account whose key has
+    ``key_digest``."""
+    accounts = Account.__table__
+    return (select(*ENTRY_COLUMNS)
+            .join_from(ENTRIES, accounts, accounts.c.id == ENTRIES.c.account_id)
+            .where(accounts.c.api_key_hash == key_digest,
+                   ENTRIES.c.id.in_({ticket.entry_id for ticket in tickets})))
 
 
 def _locked_series(key_digest, lookup):

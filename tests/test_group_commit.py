@@ -25,10 +25,10 @@ def ticket(entry_id=None, meta=None):
                                                                  "sig": None}), meta, None)
 
 
-def write(app, key, tickets):
+def write(app, key, tickets, series_id=SALES):
     with app.app_context():
-        issuing._write_entries(hash_api_key(key), ("id", SALES), tickets,
-                               app.config["INVX_SECRET_KEY"])
+        issuing._write_batch(hash_api_key(key), ("id", series_id), tickets,
+                             app.config["INVX_SECRET_KEY"])
 
 
 def test_a_batch_gives_each_request_its_own_number_link_and_signature(app, key, series):
@@ -116,3 +116,44 @@ def test_an_answer_comes_only_after_its_batch_is_committed(client, key, series, 
     answered = time.monotonic()
     assert response.status_code == 200
     assert committed and committed[-1] <= answered
+
+
+def _stale_used_ids(monkeypatch):
+    """The read of used ids (done before the lock) misses, once, an entry another process
+    committed meanwhile: as if that process had committed just after the read."""
+    real, calls = issuing._used_ids, []
+
+    def stale(key_digest, tickets):
+        calls.append(len(tickets))
+        query = real(key_digest, tickets)
+        return query.where(issuing.ENTRIES.c.id.is_(None)) if len(calls) == 1 else query
+
+    monkeypatch.setattr(issuing, "_used_ids", stale)
+    return calls
+
+
+def test_an_id_used_meanwhile_in_the_same_series_gets_that_entry_not_a_new_number(
+        app, key, series, monkeypatch):
+    first = ticket(meta={"a": "1"})
+    write(app, key, [first])
+    calls = _stale_used_ids(monkeypatch)
+    retry, other = ticket(first.entry_id, meta={"a": "1"}), ticket()
+    write(app, key, [retry, other])  # the INSERT hits the unique id: written again
+    assert len(calls) > 1
+    assert retry.outcome()[1].code == "INV-00001-F1"
+    assert other.outcome()[1].code == "INV-00002-F1"  # no number lost or doubled
+    assert other.outcome()[1].previous_id == first.entry_id
+
+
+def test_an_id_used_meanwhile_in_another_series_is_a_conflict_for_that_request_only(
+        app, client, key, series, monkeypatch):
+    other_series = "0b7e5a3c-1f2d-4c8e-9a6b-5d4c3b2a1f0e"
+    put_series(client, {"Authorization": f"Bearer {key}"}, other_series)
+    taken = ticket()
+    write(app, key, [taken], other_series)
+    _stale_used_ids(monkeypatch)
+    clash, fine = ticket(taken.entry_id), ticket()
+    write(app, key, [clash, fine])
+    with pytest.raises(Exception, match="another series"):
+        clash.outcome()
+    assert fine.outcome()[1].code == "INV-00001-F1"
