@@ -17,7 +17,7 @@ import hmac
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import errors, group_commit, signing
@@ -29,9 +29,41 @@ from .secret_box import SecretKeyMissing, SecretUnreadable
 
 MAX_ATTEMPTS = 3
 SERIES, ENTRIES = Series.__table__, Entry.__table__
+ACCOUNTS, SEQUENCES = Account.__table__, Sequence.__table__
 ENTRY_COLUMNS = [ENTRIES.c[name] for name in (
     "id", "series_id", "number", "code", "meta", "previous_id", "sig", "client_sig",
     "created_at", "updated_at", "request_hash")]
+
+# The statements of a batch, built once. Parameters: digest (of the request's API key),
+# ids, ref, pk, series_id, and the counter's new values.
+
+# The entries the batch's ids already have in the account.
+USED_IDS = (select(*ENTRY_COLUMNS)
+            .join_from(ENTRIES, ACCOUNTS, ACCOUNTS.c.id == ENTRIES.c.account_id)
+            .where(ACCOUNTS.c.api_key_hash == bindparam("digest"),
+                   ENTRIES.c.id.in_(bindparam("ids", expanding=True))))
+
+
+def _locked_series(column):
+    """The series whose ``column`` is ``ref``, among those of the account that its clients
+    can see, locked (FOR UPDATE OF series) until the commit."""
+    return (select(SERIES.c.id, SERIES.c.account_id, SERIES.c.sequence_pk, SERIES.c.doc_type,
+                   SERIES.c.validation_code, SERIES.c.at_status, SERIES.c.last_number,
+                   SERIES.c.last_entry_id, SERIES.c.prefix, SERIES.c.padding, SERIES.c.suffix,
+                   SERIES.c.code, ACCOUNTS.c.api_key_hash)
+            .select_from(SERIES.join(ACCOUNTS, ACCOUNTS.c.id == SERIES.c.account_id)
+                         .outerjoin(SEQUENCES, SEQUENCES.c.pk == SERIES.c.sequence_pk))
+            .where(ACCOUNTS.c.api_key_hash == bindparam("digest"),
+                   SERIES.c[column] == bindparam("ref"),
+                   SERIES.c.sequence_pk.is_(None) | (SEQUENCES.c.state == Sequence.READY))
+            .with_for_update(of=SERIES))
+
+
+LOCKED_SERIES = {column: _locked_series(column) for column in ("id", "number_id")}
+CLOSED_AS = select(SEQUENCES.c.closed_as).where(SEQUENCES.c.pk == bindparam("pk"))
+COUNTER = update(SERIES).where(SERIES.c.id == bindparam("series_id")).values(
+    last_number=bindparam("new_last_number"), last_entry_id=bindparam("new_last_entry_id"),
+    updated_at=bindparam("now"))
 
 
 @dataclass(frozen=True)
@@ -109,9 +141,10 @@ def _write_entries(key_digest, lookup, tickets, secret_key):
     # The ids already used are read before the lock, so the lock is held for less time.
     # An id used meanwhile by another process makes the INSERT fail on a unique
     # constraint, and _write_batch writes the batch again: that read then sees it.
-    existing = {row.id: _entry_view(row._mapping)
-                for row in connection.execute(_used_ids(key_digest, tickets))}
-    series = connection.execute(_locked_series(key_digest, lookup)).first()
+    existing = _used_entries(connection, key_digest, tickets)
+    column, ref = lookup
+    series = connection.execute(LOCKED_SERIES[column],
+                                {"digest": key_digest, "ref": ref}).first()
     error = _refusal(connection, key_digest, series)
     if error is not None:
         db.session.rollback()
@@ -143,8 +176,8 @@ def _write_entries(key_digest, lookup, tickets, secret_key):
         previous_id = ticket.entry_id
     if rows:
         connection.execute(insert(ENTRIES), rows)
-        connection.execute(update(SERIES).where(SERIES.c.id == series.id).values(
-            last_number=number, last_entry_id=previous_id, updated_at=now))
+        connection.execute(COUNTER, {"series_id": series.id, "new_last_number": number,
+                                     "new_last_entry_id": previous_id, "now": now})
     db.session.commit()
     # Only now, after the commit: a request is told its number once it is durable.
     view = SeriesView(series.id, series.sequence_pk is not None, series.doc_type,
@@ -156,30 +189,11 @@ def _write_entries(key_digest, lookup, tickets, secret_key):
             ticket.result = (view, answer)
 
 
-def _used_ids(key_digest, tickets):
-    """The entries the batch's ids already have in the account whose key has
-    ``key_digest``."""
-    accounts = Account.__table__
-    return (select(*ENTRY_COLUMNS)
-            .join_from(ENTRIES, accounts, accounts.c.id == ENTRIES.c.account_id)
-            .where(accounts.c.api_key_hash == key_digest,
-                   ENTRIES.c.id.in_({ticket.entry_id for ticket in tickets})))
-
-
-def _locked_series(key_digest, lookup):
-    """The series ``lookup`` names among those of the account whose key has ``key_digest``
-    and that its clients can see, locked (FOR UPDATE OF series) until the commit."""
-    column, value = lookup
-    accounts, sequences = Account.__table__, Sequence.__table__
-    return (select(SERIES.c.id, SERIES.c.account_id, SERIES.c.sequence_pk, SERIES.c.doc_type,
-                   SERIES.c.validation_code, SERIES.c.at_status, SERIES.c.last_number,
-                   SERIES.c.last_entry_id, SERIES.c.prefix, SERIES.c.padding, SERIES.c.suffix,
-                   SERIES.c.code, accounts.c.api_key_hash)
-            .select_from(SERIES.join(accounts, accounts.c.id == SERIES.c.account_id)
-                         .outerjoin(sequences, sequences.c.pk == SERIES.c.sequence_pk))
-            .where(accounts.c.api_key_hash == key_digest, SERIES.c[column] == value,
-                   SERIES.c.sequence_pk.is_(None) | (sequences.c.state == Sequence.READY))
-            .with_for_update(of=SERIES))
+def _used_entries(connection, key_digest, tickets):
+    """id -> EntryView of the batch's ids already used in the account."""
+    rows = connection.execute(USED_IDS, {"digest": key_digest,
+                                         "ids": sorted({t.entry_id for t in tickets})})
+    return {row.id: _entry_view(row._mapping) for row in rows}
 
 
 def _refusal(connection, key_digest, series):
@@ -191,8 +205,7 @@ def _refusal(connection, key_digest, series):
     # An InvoiceXpress sub-series numbers only while its sequence may issue documents.
     # Read in a statement of its own, after the lock: on PostgreSQL that statement sees a
     # "closing" committed while this one waited for the lock (lifecycle relies on it).
-    closed_as = connection.execute(select(Sequence.__table__.c.closed_as).where(
-        Sequence.__table__.c.pk == series.sequence_pk)).scalar()
+    closed_as = connection.execute(CLOSED_AS, {"pk": series.sequence_pk}).scalar()
     if closed_as or series.at_status in (Series.FINISHED, Series.ANNULLED):
         return errors.SeriesClosed(f"Series {series.code} was finished or annulled at AT: it "
                                    "issues no more documents.")

@@ -121,14 +121,13 @@ def test_an_answer_comes_only_after_its_batch_is_committed(client, key, series, 
 def _stale_used_ids(monkeypatch):
     """The read of used ids (done before the lock) misses, once, an entry another process
     committed meanwhile: as if that process had committed just after the read."""
-    real, calls = issuing._used_ids, []
+    real, calls = issuing._used_entries, []
 
-    def stale(key_digest, tickets):
+    def stale(connection, key_digest, tickets):
         calls.append(len(tickets))
-        query = real(key_digest, tickets)
-        return query.where(issuing.ENTRIES.c.id.is_(None)) if len(calls) == 1 else query
+        return {} if len(calls) == 1 else real(connection, key_digest, tickets)
 
-    monkeypatch.setattr(issuing, "_used_ids", stale)
+    monkeypatch.setattr(issuing, "_used_entries", stale)
     return calls
 
 
