@@ -4,13 +4,15 @@ import time
 import uuid
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from invx import group_commit, issuing, numbering
 from invx.auth import hash_api_key
 from invx.extensions import db
 
-from .test_sequence_api import SALES, put_series
+from .conftest import requires_postgres
+from .test_sequence_api import SALES, put_entry, put_series, sequence  # noqa: F401 (fixture)
 
 
 @pytest.fixture
@@ -156,3 +158,44 @@ def test_an_id_used_meanwhile_in_another_series_is_a_conflict_for_that_request_o
     with pytest.raises(Exception, match="another series"):
         clash.outcome()
     assert fine.outcome()[1].code == "INV-00001-F1"
+
+
+@requires_postgres
+def test_a_sequence_closing_while_a_batch_waits_for_the_lock_stops_that_batch(
+        app, client, key, sequence):  # noqa: F811 (the fixture imported above)
+    """What lifecycle relies on: it commits "closing", then takes the series' locks to read
+    the final numbers. A batch that was already waiting for a lock must see "closing" once
+    it has the lock, although its locking statement began before."""
+    invoices = sequence["current_invoice_sequence_id"]
+    auth = {"Authorization": f"Bearer {key}"}
+    answer = []
+    writer = threading.Thread(target=lambda: answer.append(
+        put_entry(client, auth, series=invoices)), daemon=True)
+    with app.app_context():
+        holder = db.engine.connect()  # an in-flight batch of another process
+        try:
+            holder.execute(text("SELECT 1 FROM series WHERE number_id = :n FOR UPDATE"),
+                           {"n": invoices})
+            writer.start()
+            _wait_until_a_statement_waits_for_a_lock()
+            with db.engine.begin() as lifecycle:
+                lifecycle.execute(text("UPDATE sequences SET closed_as = 'closing'"))
+        finally:
+            holder.commit()
+            holder.close()
+        writer.join(10)
+        count = db.session.execute(text("SELECT count(*) FROM entries")).scalar()
+    assert answer[0].status_code == 422, answer[0].get_json()
+    assert answer[0].get_json()["code"] == "series_closed"
+    assert count == 0
+
+
+def _wait_until_a_statement_waits_for_a_lock():
+    deadline = time.monotonic() + 10
+    while True:
+        with db.engine.connect() as watcher:  # a new transaction: statistics are fresh
+            if watcher.execute(text("SELECT count(*) FROM pg_stat_activity WHERE "
+                                    "wait_event_type = 'Lock' AND state = 'active'")).scalar():
+                return
+        assert time.monotonic() < deadline, "the batch never waited for the lock"
+        time.sleep(0.01)
