@@ -63,6 +63,10 @@ class Cluster:
         return self
 
     @property
+    def postmaster_pid(self):
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
+    @property
     def url(self):
         return (f"postgresql://postgres@/bench?host={self.socket_dir}&port={self.port}")
 

@@ -2,7 +2,8 @@
 
 Runs as a process of its own (``python -m bench.load``), so the server under test shares
 nothing with it but the loopback network. Prints one JSON object: requests, errors,
-requests/s, p50 and p99 latency in milliseconds.
+requests/s, p50 and p99 latency in milliseconds, and the requests and CPU seconds of the
+whole run (warm-up included), so the harness can share CPU out per request.
 """
 import argparse
 import asyncio
@@ -40,8 +41,8 @@ async def main(args):
     async with aiohttp.ClientSession(timeout=timeout, connector=connector,
                                      headers=headers) as session:
         warm_until = time.monotonic() + args.warmup
-        await asyncio.gather(*(client(session, urls, warm_until, [], [], i)
-                               for i in range(args.clients)))
+        warmup = sum(await asyncio.gather(*(client(session, urls, warm_until, [], [], i)
+                                            for i in range(args.clients))))
         started = time.monotonic()
         deadline = started + args.duration
         await asyncio.gather(*(client(session, urls, deadline, latencies, errors, i)
@@ -53,7 +54,8 @@ async def main(args):
         return round(1000 * latencies[min(len(latencies) - 1, int(p * len(latencies)))], 2) \
             if latencies else None
 
-    print(json.dumps({"requests": len(latencies), "errors": len(errors),
+    print(json.dumps({"requests": len(latencies), "warmup_requests": warmup,
+                      "cpu_s": round(time.process_time(), 3), "errors": len(errors),
                       "rps": round(len(latencies) / elapsed, 1), "p50_ms": percentile(0.50),
                       "p99_ms": percentile(0.99)}))
 

@@ -27,6 +27,7 @@ from sqlalchemy import create_engine, text
 
 from invx.bench_api import NAIVE_TABLES
 
+from . import cpu
 from .cluster import Cluster, build_slow_fsync
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,14 +73,24 @@ class Server:
         self.log.close()
 
 
-def load(urls, key, clients, duration, warmup):
+def load(urls, key, clients, duration, warmup, watch=None):
+    """Run the load generator; with ``watch`` ({"server": pid, "database": pid}), also the
+    CPU milliseconds per request each of those process families and the load generator
+    used over the whole run."""
     command = [PYTHON, "-m", "bench.load", "--clients", str(clients), "--duration",
                str(duration), "--warmup", str(warmup), "--key", key]
     for url in urls:
         command += ["--url", url]
+    before = {name: cpu.snapshot(pid) for name, pid in (watch or {}).items()}
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True,
                           timeout=duration + warmup + 120)
-    return json.loads(done.stdout)
+    result = json.loads(done.stdout)
+    served = result["requests"] + result["warmup_requests"]
+    if watch and served:
+        used = {name: cpu.used_since(pid, before[name]) for name, pid in watch.items()}
+        used["client"] = result["cpu_s"]
+        result["cpu_ms"] = {name: round(1000 * s / served, 2) for name, s in used.items()}
+    return result
 
 
 def new_series(base, key, name):
@@ -148,7 +159,9 @@ def bench_disk(label, preload, args, log):
         try:
             def run(design, scenario, clients, urls, series=(), full_verify=True):
                 print(f"  {label}: {design:<7} {scenario:<22}", end="", flush=True)
-                result = load(urls, key, clients, args.duration, args.warmup)
+                result = load(urls, key, clients, args.duration, args.warmup,
+                              {"server": server.process.pid,
+                               "database": cluster.postmaster_pid})
                 result.update(disk=label, design=design, scenario=scenario, clients=clients)
                 checks = [check(base, key, engine, s, full_verify) for s in series]
                 if checks:
@@ -156,7 +169,8 @@ def bench_disk(label, preload, args, log):
                     result["chain_verifies"] = all(c["chain_verifies"] in (True, None)
                                                    for c in checks)
                 print(f" {result['rps']:>8} req/s  p50 {result['p50_ms']} ms  p99 "
-                      f"{result['p99_ms']} ms  errors {result['errors']}")
+                      f"{result['p99_ms']} ms  errors {result['errors']}  CPU ms/request "
+                      f"{result.get('cpu_ms')}")
                 rows.append(result)
 
             entries = base + "/sequence/v1/series/{series}/entries/{{id}}"
@@ -194,10 +208,13 @@ def ratio(a, b):
 
 def table(rows):
     lines = ["| disk | design | scenario | clients | req/s | p50 ms | p99 ms | errors | "
-             "gap-free | chain verifies |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "CPU ms/request: server, database, load generator | gap-free | chain verifies |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        used = r.get("cpu_ms")
+        used = f"{used['server']}, {used['database']}, {used['client']}" if used else "-"
         lines.append(f"| {r['disk']} | {r['design']} | {r['scenario']} | {r['clients']} | "
-                     f"{r['rps']} | {r['p50_ms']} | {r['p99_ms']} | {r['errors']} | "
+                     f"{r['rps']} | {r['p50_ms']} | {r['p99_ms']} | {r['errors']} | {used} | "
                      f"{ {True: 'yes', False: 'NO'}.get(r.get('gap_free'), '-')} | "
                      f"{ {True: 'yes', False: 'NO'}.get(r.get('chain_verifies'), '-')} |")
     return "\n".join(lines)
