@@ -29,7 +29,7 @@ bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 profile: install
-	$(BIN)/python -m bench.profile
+	$(BIN)/python -m bench.profile $(PROFILE_ARGS)
 
 lint: install
 	$(BIN)/ruff check invx tests migrations bench wsgi.py gunicorn.conf.py

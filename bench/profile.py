@@ -1,24 +1,105 @@
-"""``make profile``: where one entry request spends its time (pyinstrument).
+"""``make profile``: where entry requests spend their time.
 
-Creates a throwaway PostgreSQL cluster, serves the app in-process (no HTTP server, no load
-generator: only invx's own work), writes entries one after another into one series, and
-prints the profile of those requests and the mean time of one.
+By default (pyinstrument), one request at a time: a throwaway PostgreSQL cluster, the app
+in-process (no HTTP server, no load generator: only invx's own work), entries written one
+after another into one series; it prints the profile and the mean time of one request.
+
+With ``--under-load`` (py-spy), what limits throughput: invx under gunicorn with the
+production configuration, 64 clients on one hot series from the load generator, and py-spy
+sampling the workers only while they hold the GIL, that is, their Python CPU. It prints the
+CPU per request of the server, the database and the load generator, and the functions that
+hold the GIL most.
 """
 import argparse
+import collections
 import os
+import re
 import secrets
+import subprocess
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
-from pyinstrument import Profiler
-
+from . import cpu
 from .cluster import Cluster
+
+FRAME = re.compile(r"(?P<function>.*) \((?P<file>.*?):\d+\)")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--under-load", action="store_true",
+                        help="profile gunicorn's workers with py-spy under 64 clients")
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds, --under-load")
     args = parser.parse_args()
+    if args.under_load:
+        under_load(args.duration)
+    else:
+        one_at_a_time(args.requests)
+
+
+def under_load(duration, clients=64):
+    from .run import PYTHON, ROOT, Server, load, new_series, prepare
+    with Cluster("profile") as cluster, tempfile.TemporaryDirectory() as out:
+        env, key = prepare(cluster)
+        server = Server(env, Path(out) / "gunicorn.log")
+        try:
+            url = (f"{server.url}/sequence/v1/series/{new_series(server.url, key, 'hot')}"
+                   "/entries/{id}")
+            load([url], key, clients, 2, 0.5)  # warm up: connections, the signing key
+            spies = [subprocess.Popen(
+                [str(Path(PYTHON).parent / "py-spy"), "record", "--gil", "--nonblocking",
+                 "--rate", "200", "--duration", str(int(duration)), "--format", "raw",
+                 "--output", str(Path(out) / f"{pid}.txt"), "--pid", str(pid)],
+                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                for pid in cpu.family(server.process.pid)[1:]]
+            result = load([url], key, clients, duration, 0.2,
+                          {"server": server.process.pid, "database": cluster.postmaster_pid})
+            for spy in spies:
+                spy.wait(timeout=duration + 60)
+        finally:
+            server.stop()
+        print(f"{clients} clients, one hot series, {duration:g} s: {result['rps']} req/s, "
+              f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, errors {result['errors']}")
+        print("CPU ms per request: " + ", ".join(f"{name} {ms}" for name, ms in
+                                                 result["cpu_ms"].items()))
+        _print_gil_profile(sorted(Path(out).glob("*.txt")))
+
+
+def _print_gil_profile(paths, top=30):
+    """The functions in which the workers held the GIL: inclusive and self shares."""
+    inclusive, own, total = collections.Counter(), collections.Counter(), 0
+    for path in paths:
+        for line in path.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            names = []
+            for frame in stack.split(";"):
+                match = FRAME.match(frame)
+                names.append(f"{match['function']} ({match['file'].split('site-packages/')[-1]})"
+                             if match else frame)
+            total += int(count)
+            own[names[-1]] += int(count)
+            for name in set(names):
+                inclusive[name] += int(count)
+    if not total:
+        print("py-spy recorded nothing (it needs ptrace: run as root)")
+        return
+    print(f"\nGIL held, {total} samples; share of them in each function and what it calls:")
+    skip = ("threading.py", "concurrent/futures", "gunicorn/arbiter", "runpy", "app/base.py",
+            "wsgiapp.py", "__main__")
+    shown = [(name, count) for name, count in inclusive.most_common()
+             if not any(part in name for part in skip)]
+    for name, count in shown[:top]:
+        print(f"{100 * count / total:5.1f}%  {name}")
+    print("\nshare in the function itself:")
+    for name, count in own.most_common(top // 2):
+        print(f"{100 * count / total:5.1f}%  {name}")
+
+
+def one_at_a_time(requests):
+    from pyinstrument import Profiler
     with Cluster("profile") as cluster:
         os.environ.update(INVX_SECRET_KEY=secrets.token_urlsafe(32), INVX_LOG_LEVEL="WARNING")
         import flask_migrate
@@ -45,13 +126,13 @@ def main():
         profiler = Profiler(interval=0.0005)
         started = time.perf_counter()
         profiler.start()
-        for _ in range(args.requests):
+        for _ in range(requests):
             entry()
         profiler.stop()
         elapsed = time.perf_counter() - started
         print(profiler.output_text(unicode=False, color=False))
-        print(f"{args.requests} entry requests, one at a time: "
-              f"{elapsed / args.requests * 1000:.2f} ms each")
+        print(f"{requests} entry requests, one at a time: "
+              f"{elapsed / requests * 1000:.2f} ms each")
         with app.app_context():
             from invx.extensions import db
             db.engine.dispose()

@@ -138,17 +138,23 @@ def prefill(engine, series_id, n):
         connection.execute(text("ANALYZE entries"))
 
 
+def prepare(cluster):
+    """Migrate a fresh cluster and make an account; returns (server environment, API key)."""
+    env = {**os.environ, "INVX_DATABASE_URL": cluster.url, "INVX_LOG_LEVEL": "WARNING",
+           "INVX_SECRET_KEY": secrets.token_urlsafe(32), "INVX_BENCHMARK_ENDPOINTS": "1"}
+    subprocess.run([PYTHON, "-m", "invx.cli", "db", "upgrade"], cwd=ROOT, env=env,
+                   check=True, capture_output=True)
+    key = secrets.token_hex(20)
+    subprocess.run([PYTHON, "-c", "from invx.cli import main; main()", "accounts", "create",
+                    "bench", "--country", "ES", "--fiscal-id", "B12345678", "--api-key", key],
+                   cwd=ROOT, env=env, check=True, capture_output=True)
+    return env, key
+
+
 def bench_disk(label, preload, args, log):
     rows = []
     with Cluster(label.split()[0], preload=preload) as cluster:
-        env = {**os.environ, "INVX_DATABASE_URL": cluster.url, "INVX_LOG_LEVEL": "WARNING",
-               "INVX_SECRET_KEY": secrets.token_urlsafe(32), "INVX_BENCHMARK_ENDPOINTS": "1"}
-        subprocess.run([PYTHON, "-m", "invx.cli", "db", "upgrade"], cwd=ROOT, env=env,
-                       check=True, capture_output=True)
-        key = secrets.token_hex(20)
-        subprocess.run([PYTHON, "-c", "from invx.cli import main; main()", "accounts", "create",
-                        "bench", "--country", "ES", "--fiscal-id", "B12345678", "--api-key",
-                        key], cwd=ROOT, env=env, check=True, capture_output=True)
+        env, key = prepare(cluster)
         engine = create_engine(cluster.url.replace("postgresql://", "postgresql+psycopg2://"))
         with engine.begin() as connection:
             for statement in NAIVE_TABLES.split(";"):

@@ -1,10 +1,10 @@
 """Group commit per series: concurrent entry requests for one series share a transaction.
 
 Within one process, requests for the same series queue up; one of them (the leader) takes
-the whole queue and writes it in one transaction: one lock of the series row, one look-up
-of the ids already used, one insert per entry with its own number, chain link and
-signature, one counter update, one commit (one disk flush). Each request is answered only
-after that commit. Then the leader hands over to the first request that queued meanwhile.
+the whole queue and writes it in one transaction (``issuing``: every entry with its own
+number, chain link and signature, one commit, one disk flush). Each request is answered
+only after that commit. Then the leader hands over to the first request that queued
+meanwhile.
 Across processes the series' row lock still serializes batches, so correctness never
 depends on the coalescing. Requests for different series never wait for each other.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 MAX_BATCH = 256
 
 _registry_lock = threading.Lock()
-_batchers = {}  # (database, series id) -> _Batcher
+_batchers = {}  # (engine, API key digest, series reference) -> _Batcher
 
 
 @dataclass(eq=False)

@@ -20,7 +20,7 @@ REFRESH_SECONDS = 10.0
 _FIRST_KEY_LOCK = 0x696E7678  # "invx": an advisory lock id of our own
 
 _lock = threading.Lock()
-_signers = {}  # engine url -> (kid, private key, when it was read)
+_signers = {}  # engine -> (kid, private key, when it was read)
 
 
 def rotate(secret_key):
@@ -87,4 +87,4 @@ def _newest():
 
 
 def _cache_key():
-    return db.engine.url.render_as_string(hide_password=True)
+    return db.engine  # one per database and app (rendering its URL costs more than signing)
