@@ -3,6 +3,7 @@ import logging
 import os
 
 from flask import Flask
+from sqlalchemy.engine import make_url
 
 from . import config as invx_config
 
@@ -42,10 +43,19 @@ def _register_extensions(app):
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         os.makedirs(app.instance_path, exist_ok=True)
+    if not _in_memory(app.config["SQLALCHEMY_DATABASE_URI"]):  # one shared connection there
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            "pool_size": app.config["INVX_DB_POOL_SIZE"],
+            **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_directory())
     with app.app_context():
         configure_sqlite(db.engine)
+
+
+def _in_memory(uri):
+    url = make_url(uri)
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
 def _migrations_directory():

@@ -46,6 +46,7 @@ _VARIABLES = {
     "AT_CONNECT_TIMEOUT": ("INVX_AT_CONNECT_TIMEOUT", _number(float, 0.1)),
     "AT_READ_TIMEOUT": ("INVX_AT_READ_TIMEOUT", _number(float, 0.1)),
     "AT_CONCURRENCY": ("INVX_AT_CONCURRENCY", _number(int, 1)),
+    "DB_POOL_SIZE": ("INVX_DB_POOL_SIZE", _number(int, 1)),
     "BENCHMARK_ENDPOINTS": ("INVX_BENCHMARK_ENDPOINTS", lambda n, v: v.lower() in ("1", "true")),
 }
 
@@ -68,6 +69,9 @@ def defaults(instance_path):
         "INVX_AT_READ_TIMEOUT": 30.0,
         # How many document types of one series are registered with AT at the same time.
         "INVX_AT_CONCURRENCY": 6,
+        # Database connections each process keeps (plus up to 10 more for a burst):
+        # gunicorn.conf.py sets it to the threads of a worker, so no thread waits for one.
+        "INVX_DB_POOL_SIZE": 32,
         # The references of `make bench` (/bench/v1/...): off unless benchmarking.
         "INVX_BENCHMARK_ENDPOINTS": False,
     }

@@ -39,6 +39,17 @@ def test_environment_variables_override_the_defaults():
     }
 
 
+def test_each_process_keeps_the_database_connections_it_is_told(tmp_path, monkeypatch):
+    monkeypatch.setenv("INVX_DB_POOL_SIZE", "7")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/a.db"})
+    with app.app_context():
+        from invx.extensions import db
+        assert db.engine.pool.size() == 7
+    memory = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})  # one shared connection
+    with memory.app_context(), db.engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT 1").scalar() == 1
+
+
 def test_empty_variables_are_ignored():
     assert from_environment({"INVX_DATABASE_URL": ""}) == {}
 
@@ -48,6 +59,7 @@ def test_empty_variables_are_ignored():
     ("INVX_REGISTRATION_LEASE_SECONDS", "1"),
     ("INVX_SANDBOX_LATENCY", "-1"),
     ("INVX_MAX_BODY_BYTES", "12"),
+    ("INVX_DB_POOL_SIZE", "0"),
 ])
 def test_bad_values_are_refused_with_the_variables_name(name, value):
     with pytest.raises(ConfigError, match=name):
