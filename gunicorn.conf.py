@@ -11,8 +11,8 @@ workers = int(os.environ.get("INVX_WORKERS") or multiprocessing.cpu_count())
 # Threads let a worker serve other requests while one waits on the database or on AT.
 threads = int(os.environ.get("INVX_THREADS") or 32)
 # Each worker keeps as many database connections as it has threads, so no thread waits for
-# one (measured with `make bench`, 64 clients over 64 series: about 1.2 times the
-# throughput of SQLAlchemy's default pool of 5 + 10).
+# one (measured side by side, 64 clients over 64 series: about 1.2 times the throughput
+# of SQLAlchemy's default pool of 5 + 10).
 os.environ.setdefault("INVX_DB_POOL_SIZE", str(threads))
 worker_class = "gthread" if threads > 1 else "sync"
 timeout = 120  # a registration waits on AT; the registration lease outlives it
