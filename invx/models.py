@@ -1,7 +1,17 @@
 """Persistent state: accounts, InvoiceXpress sequences and their per-type series."""
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .doctypes import BY_NAME, ID_SPACING
@@ -96,6 +106,8 @@ class Series(db.Model):
 
     __tablename__ = "series"
     __table_args__ = (UniqueConstraint("sequence_pk", "doc_type"),
+                      # What entries refer to, so an entry's account is its series' account.
+                      UniqueConstraint("id", "account_id"),
                       Index("ix_series_account_id_created_at", "account_id", "created_at"))
 
     NOT_APPLICABLE = "not_applicable"  # not communicated to AT: code shown as N/A
@@ -165,12 +177,17 @@ class Entry(db.Model):
     """One number handed out in a series, under the client's UUID, chained and signed."""
 
     __tablename__ = "entries"
-    __table_args__ = (UniqueConstraint("series_id", "number"), UniqueConstraint("series_id", "id"),
-                      UniqueConstraint("account_id", "id"))
+    # An id is used once in an account, so once in a series too: the foreign key to
+    # (series, account) makes an entry's account its series' account. (One index fewer to
+    # write at every entry than a unique (series, id) as well.)
+    __table_args__ = (UniqueConstraint("series_id", "number"), UniqueConstraint("account_id", "id"),
+                      ForeignKeyConstraint(["series_id", "account_id"],
+                                           ["series.id", "series.account_id"],
+                                           ondelete="CASCADE"))
 
     pk: Mapped[int] = mapped_column(BigKey, primary_key=True)
     id: Mapped[str] = mapped_column(String(36))  # the client's UUID
-    series_id: Mapped[str] = mapped_column(ForeignKey("series.id", ondelete="CASCADE"))
+    series_id: Mapped[str] = mapped_column(String(36))
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     number: Mapped[int] = mapped_column(BigInteger)
     code: Mapped[str] = mapped_column(String(255))

@@ -95,7 +95,8 @@ def create_series(account, series_id, fields):
 
 def get_entry(account, series_ref, entry_id):
     series = find_series(account, series_ref)
-    entry = db.session.scalar(select(Entry).where(Entry.series_id == series.id,
+    entry = db.session.scalar(select(Entry).where(Entry.account_id == series.account_id,
+                                                  Entry.series_id == series.id,
                                                   Entry.id == canonical_uuid(entry_id)))
     if entry is None:
         raise errors.ApiNotFound("No such entry in this series.")

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from invx import group_commit, issuing, numbering
 from invx.auth import hash_api_key
@@ -199,3 +199,19 @@ def _wait_until_a_statement_waits_for_a_lock():
                 return
         assert time.monotonic() < deadline, "the batch never waited for the lock"
         time.sleep(0.01)
+
+
+def test_the_database_keeps_an_entry_in_its_series_account(app, key, series, make_account):
+    """What lets a unique (account, id) stand for a unique (series, id) as well."""
+    first = ticket()
+    write(app, key, [first])
+    make_account("other", fiscal_id="555555550")
+    with app.app_context():
+        other = db.session.execute(text("SELECT id FROM accounts WHERE name = 'other'")).scalar()
+        with pytest.raises(IntegrityError):
+            db.session.execute(text(
+                "INSERT INTO entries (id, series_id, account_id, number, code, sig, "
+                "request_hash, created_at, updated_at) VALUES (:id, :series, :account, 2, "
+                "'x', 'x', 'x', '2026-01-01', '2026-01-01')"),
+                {"id": str(uuid.uuid4()), "series": SALES, "account": other})
+        db.session.rollback()
