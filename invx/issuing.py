@@ -1,17 +1,19 @@
 """Issuing entries: the next number of a series, gap-free, idempotent, chained and signed.
 
 Knows nothing of HTTP. Everything an entry depends on is decided in the one transaction
-that writes it, under its series' row lock (on SQLite the whole database: every
-transaction begins IMMEDIATE): the API key is checked, the series found and locked, the
-ids already used looked up, and each entry's number, chain link and signature made; then
-the entries, the counter and the commit. A request is answered only after that commit.
+that writes it. The ids already used are read first. Then, under the series' row lock (on
+SQLite the whole database: every transaction begins IMMEDIATE), the API key is checked,
+the series found, and each entry's number, chain link and signature made. Then come the
+entries, the counter and the commit. A request is answered only after that commit. An id
+that another process used after the first read is caught by a unique constraint, and the
+batch is written again.
 
 Concurrent requests for one series in this process share that transaction (group commit,
-``group_commit``). A batch costs a fixed handful of statements whatever its size: one that
-authenticates, finds and locks the series, one for the ids already used, one multi-row
-``INSERT``, one ``UPDATE`` of the counter. It is written with SQLAlchemy Core, not the
-ORM, because this is the hot path: ``make profile`` showed the ORM's unit of work costing
-more than the database itself.
+``group_commit``). A batch costs the same statements whatever its size: the ids already
+used; one that authenticates, finds and locks the series; one multi-row ``INSERT``; one
+``UPDATE`` of the counter. It is written with SQLAlchemy Core, not the ORM, because this
+is the hot path: ``make profile`` showed the ORM's unit of work costing more than the
+database itself.
 """
 import hmac
 import time
