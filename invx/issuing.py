@@ -26,7 +26,7 @@ from . import errors, group_commit, signing
 from .auth import account_for_digest
 from .extensions import db
 from .models import Account, Entry, Sequence, Series, utcnow
-from .numbering import request_hash, series_lookup
+from .numbering import format_code, request_hash, series_lookup
 from .secret_box import SecretKeyMissing, SecretUnreadable
 
 MAX_ATTEMPTS = 3
@@ -162,7 +162,7 @@ def _write_entries(key_digest, lookup, tickets, secret_key):
             answers.append((ticket, _replay(earlier, series.id, ticket)))
             continue
         number += 1
-        code = f"{series.prefix}{number:0{series.padding}d}{series.suffix}"
+        code = format_code(series, number)
         payload = {"id": ticket.entry_id, "cid": series.id}
         if previous_id:
             payload["pid"] = previous_id
