@@ -43,14 +43,15 @@ def free_port():
 
 
 class Server:
-    """invx under gunicorn with the production configuration, on one cluster."""
+    """invx under gunicorn with the production configuration, on one cluster; ``root`` is
+    the checkout it serves."""
 
-    def __init__(self, env, log):
+    def __init__(self, env, log, root=ROOT):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(log, "ab")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
-            [PYTHON, "-m", "gunicorn", "-c", "gunicorn.conf.py"], cwd=ROOT,
+            [PYTHON, "-m", "gunicorn", "-c", "gunicorn.conf.py"], cwd=root,
             env={**env, "INVX_BIND": f"127.0.0.1:{self.port}"}, stdout=self.log,
             stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
@@ -138,16 +139,17 @@ def prefill(engine, series_id, n):
         connection.execute(text("ANALYZE entries"))
 
 
-def prepare(cluster):
-    """Migrate a fresh cluster and make an account; returns (server environment, API key)."""
+def prepare(cluster, root=ROOT):
+    """Migrate a fresh cluster with the checkout at ``root`` and make an account; returns
+    (server environment, API key)."""
     env = {**os.environ, "INVX_DATABASE_URL": cluster.url, "INVX_LOG_LEVEL": "WARNING",
            "INVX_SECRET_KEY": secrets.token_urlsafe(32), "INVX_BENCHMARK_ENDPOINTS": "1"}
-    subprocess.run([PYTHON, "-m", "invx.cli", "db", "upgrade"], cwd=ROOT, env=env,
+    subprocess.run([PYTHON, "-m", "invx.cli", "db", "upgrade"], cwd=root, env=env,
                    check=True, capture_output=True)
     key = secrets.token_hex(20)
     subprocess.run([PYTHON, "-c", "from invx.cli import main; main()", "accounts", "create",
                     "bench", "--country", "ES", "--fiscal-id", "B12345678", "--api-key", key],
-                   cwd=ROOT, env=env, check=True, capture_output=True)
+                   cwd=root, env=env, check=True, capture_output=True)
     return env, key
 
 
