@@ -60,11 +60,17 @@ def annul_sequence(account, serie, config=None):
                              target.code, reason="ER")
         return "annulled", Series.ANNULLED
 
-    used = [s.doc_type for s in _find(account, serie).series if s.last_number > 0]
-    if used:
-        raise LifecycleError(f"documents were issued on {', '.join(used)}: a used series "
-                             "cannot be annulled, finish it instead")
-    return _close(account, serie, "annulled", annul, config or {})
+    def refusal(series):
+        used = [s.doc_type for s in series if s.last_number > 0]
+        return (f"documents were issued on {', '.join(used)}: a used series cannot be "
+                "annulled, finish it instead") if used else None
+
+    refused = refusal(_find(account, serie).series)
+    if refused:
+        raise LifecycleError(refused)
+    # Asked again under the lock: a document may have been issued since, and AT must not be
+    # asked to annul some types of a series that has to be finished.
+    return _close(account, serie, "annulled", annul, config or {}, refusal)
 
 
 def _find(account, serie):
@@ -84,8 +90,12 @@ def _targets(sequence):
                     by_type[t.name].last_number) for t in DOC_TYPES if t.name in by_type]
 
 
-def _close(account, serie, closed_as, operation, config):
+def _close(account, serie, closed_as, operation, config, refusal=None):
+    """Close the sequence: mark it closing, wait for entries in flight, then ``operation``
+    each registered type at AT. ``refusal(series)``, read under the lock, may give a reason
+    not to go on: the sequence is then left as it was, and AT is not called."""
     sequence = _find(account, serie)
+    previously = sequence.closed_as
     token = str(uuid.uuid4())
     if not claim_lease(sequence, token, lease_length(config)):
         raise LifecycleError(f"sequence {sequence.serie} is being registered: try again later")
@@ -100,8 +110,15 @@ def _close(account, serie, closed_as, operation, config):
         db.session.execute(update(Sequence).where(Sequence.pk == sequence.pk)
                            .values(closed_as=CLOSING))
         db.session.commit()
-        db.session.scalars(select(Series).where(Series.sequence_pk == sequence.pk)
-                           .with_for_update().execution_options(populate_existing=True)).all()
+        locked = db.session.scalars(select(Series).where(Series.sequence_pk == sequence.pk)
+                                    .with_for_update()
+                                    .execution_options(populate_existing=True)).all()
+        refused = refusal(locked) if refusal else None
+        if refused:
+            db.session.execute(update(Sequence).where(Sequence.pk == sequence.pk)
+                               .values(closed_as=previously))
+            db.session.commit()
+            raise LifecycleError(refused)
         targets = _targets(sequence) if adapter is not None else []
         db.session.commit()  # no transaction, and no lock, while AT works
         for target in targets:

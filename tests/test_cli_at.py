@@ -2,10 +2,10 @@
 import json
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import select, text, update
 
 from invx.extensions import db
-from invx.models import Series
+from invx.models import Sequence, Series
 
 from . import at_keys
 from .test_at_end_to_end import PASSWORD, SECRET, at_codes, at_states
@@ -203,6 +203,24 @@ def test_annul_is_refused_once_documents_were_issued(app, invx, at_sequence, fak
     assert result.exit_code != 0
     assert "finish it instead" in result.output
     assert set(at_states(fake_at).values()) == {"A"}
+
+
+def test_a_document_issued_while_annul_starts_stops_it_before_at_is_asked(
+        app, client, invx, at_sequence, fake_at, monkeypatch):
+    from invx import lifecycle
+    real = lifecycle.tax_authority_for
+
+    def issue_first(account, config):  # after the first check, before the lock
+        issue_numbers(app, quote=1)
+        return real(account, config)
+
+    monkeypatch.setattr(lifecycle, "tax_authority_for", issue_first)
+    result = invx("sequences", "annul", "acme", "2026")
+    assert result.exit_code != 0
+    assert "documents were issued on quote" in result.output
+    assert set(at_states(fake_at).values()) == {"A"}  # no type annulled at AT
+    with app.app_context():
+        assert db.session.scalar(select(Sequence.closed_as)) is None  # open, as it was
 
 
 def test_lifecycle_of_an_unknown_sequence_fails_clearly(invx, at_sequence):
