@@ -26,7 +26,7 @@ from . import errors, group_commit, signing
 from .auth import account_for_digest
 from .extensions import db
 from .models import Account, Entry, Sequence, Series, utcnow
-from .numbering import format_code, request_hash, series_lookup
+from .numbering import VISIBLE, format_code, request_hash, series_lookup
 from .secret_box import SecretKeyMissing, SecretUnreadable
 
 MAX_ATTEMPTS = 3
@@ -56,8 +56,7 @@ def _locked_series(column):
             .select_from(SERIES.join(ACCOUNTS, ACCOUNTS.c.id == SERIES.c.account_id)
                          .outerjoin(SEQUENCES, SEQUENCES.c.pk == SERIES.c.sequence_pk))
             .where(ACCOUNTS.c.api_key_hash == bindparam("digest"),
-                   SERIES.c[column] == bindparam("ref"),
-                   SERIES.c.sequence_pk.is_(None) | (SEQUENCES.c.state == Sequence.READY))
+                   SERIES.c[column] == bindparam("ref"), VISIBLE)
             .with_for_update(of=SERIES))
 
 

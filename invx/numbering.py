@@ -33,11 +33,15 @@ def format_code(series, number):
     return f"{series.prefix}{number:0{series.padding}d}{series.suffix}"
 
 
+# Which series clients see (with sequences outer-joined): their own, and the sub-series of
+# sequences whose creation has finished.
+VISIBLE = Series.sequence_pk.is_(None) | (Sequence.state == Sequence.READY)
+
+
 def _visible(account):
     """The account's series: its own, and the sub-series of its created sequences."""
     return (select(Series).outerjoin(Sequence, Series.sequence_pk == Sequence.pk)
-            .where(Series.account_id == account.id)
-            .where((Series.sequence_pk.is_(None)) | (Sequence.state == Sequence.READY)))
+            .where(Series.account_id == account.id, VISIBLE))
 
 
 def list_series(account):
