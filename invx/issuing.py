@@ -94,9 +94,7 @@ class EntryView:
     updated_at: object
     request_hash: str
 
-    @property
-    def sigs(self):
-        return [self.sig] + ([self.client_sig] if self.client_sig else [])
+    sigs = Entry.sigs  # the server's signature, then the client's if it sent one
 
 
 def issue_entry(key_digest, series_ref, entry_id, meta, client_sig, secret_key):
