@@ -16,11 +16,12 @@ DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 PUBLIC = {"sequence_api.keys"}
 # Checks the key itself, in the transaction that writes the entry (see issuing).
 AUTHENTICATED_BY_VIEW = {"sequence_api.create_entry"}
+NOT_AUTHENTICATED_BEFORE = PUBLIC | AUTHENTICATED_BY_VIEW
 
 
 @bp.before_request
 def _before():
-    if request.endpoint not in PUBLIC | AUTHENTICATED_BY_VIEW:
+    if request.endpoint not in NOT_AUTHENTICATED_BEFORE:
         _authenticate()
 
 
