@@ -3,7 +3,8 @@
 These tests are the proof of rule 1 and 2 of the spec (gap-free whatever the concurrency,
 the number of processes or the crashes; idempotent by the client's UUID): many client
 threads, each with its own HTTP connection, write to gunicorn with several worker processes
-of several threads, each with its own database connection; retries of ids already sent are
+(gevent, the production setting on PostgreSQL, and threads in one test), with database
+connections of their own; retries of ids already sent are
 mixed in; in one test the whole server is killed (SIGKILL) while clients write, and a new
 one takes over. Every response is then checked against the API's listing, ``verify`` and
 the ``entries`` table itself: the numbers are exactly ``start .. start + n - 1``.
@@ -285,7 +286,9 @@ def test_5000_entries_on_one_series_from_many_clients_are_gap_free(app, make_acc
 def test_several_series_at_once_stay_independent_and_gap_free(app, make_account, live_server):
     key = make_account(tax_authority="none", country="ES", fiscal_id="B12345678",
                        name="acme-es")
-    server = live_server(workers=4, INVX_THREADS=4)
+    # Threads, not gevent (the default on PostgreSQL), so that both worker classes are
+    # proven here.
+    server = live_server(workers=4, INVX_THREADS=4, INVX_WORKER_CLASS="gthread")
     api = Api(server.url, key)
     shapes = [("A-", 4, "", 1), ("FT 2026/", 0, "", 100), ("", 8, "-F1", 0),
               ("X", 3, "Y", 999), ("", 0, "", 10**12), ("INV-", 6, "", 1000)]

@@ -134,6 +134,10 @@ class FakeATServer(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False  # stop() must not wait for idle keep-alive connections
+    # socketserver listens with a backlog of 5: a client that opens more connections at
+    # once (invx registers the eleven types concurrently) had some dropped, and retried
+    # by TCP a second later.
+    request_queue_size = 128
 
     def __init__(self, address, fake, quiet=False):
         host = address[0]

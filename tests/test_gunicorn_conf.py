@@ -1,0 +1,87 @@
+"""The production gunicorn configuration: which worker class, and green database waits."""
+import os
+import runpy
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import text
+
+from invx.extensions import db
+
+from .conftest import requires_postgres
+
+CONF = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
+
+
+def settings(monkeypatch, **environ):
+    """gunicorn.conf.py's settings, read with ``environ`` as the whole environment."""
+    monkeypatch.setattr(os, "environ", dict(environ))
+    return runpy.run_path(str(CONF))
+
+
+@pytest.mark.parametrize("url", ["postgresql://invx@db/invx", "postgres://invx@db/invx",
+                                 "postgresql+psycopg2://invx@db/invx"])
+def test_postgresql_is_served_by_gevent_workers(monkeypatch, url):
+    conf = settings(monkeypatch, INVX_DATABASE_URL=url)
+    assert conf["worker_class"] == "gevent"
+    assert conf["worker_connections"] == 1000
+    assert os.environ["INVX_DB_POOL_SIZE"] == "32"
+
+
+@pytest.mark.parametrize("environ, expected", [
+    ({}, "gthread"),  # the embedded SQLite database
+    ({"INVX_DATABASE_URL": "sqlite:////var/lib/invx/invx.sqlite3"}, "gthread"),
+    ({"INVX_THREADS": "1"}, "sync"),
+])
+def test_sqlite_keeps_threads(monkeypatch, environ, expected):
+    assert settings(monkeypatch, **environ)["worker_class"] == expected
+
+
+def test_the_worker_class_and_its_sizes_can_be_chosen(monkeypatch):
+    conf = settings(monkeypatch, INVX_DATABASE_URL="postgresql://invx@db/invx",
+                    INVX_WORKER_CLASS="gthread", INVX_THREADS="8",
+                    INVX_WORKER_CONNECTIONS="200")
+    assert (conf["worker_class"], conf["threads"], conf["worker_connections"]) == \
+        ("gthread", 8, 200)
+    assert os.environ["INVX_DB_POOL_SIZE"] == "8"
+
+
+@requires_postgres
+@pytest.mark.live
+def test_a_request_waiting_on_postgresql_does_not_stall_its_gevent_worker(
+        app, make_account, live_server):
+    # One gevent worker, one thread. A request for series A waits on A's row lock, held
+    # here; a request for series B must still be answered meanwhile. Were psycopg2's waits
+    # not green, the worker's only thread would be stuck in libpq until the lock is freed.
+    key = make_account(tax_authority="none", country="ES", fiscal_id="B12345678",
+                       name="acme-es")
+    server = live_server(workers=1)
+    headers = {"Authorization": f"Bearer {key}"}
+    base = f"{server.url}/sequence/v1/series"
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    for series in (first, second):
+        requests.put(f"{base}/{series}", json={"name": series}, headers=headers,
+                     timeout=10).raise_for_status()
+    answers = {}
+
+    def blocked():
+        answers["first"] = requests.put(f"{base}/{first}/entries/{uuid.uuid4()}", json={},
+                                        headers=headers, timeout=30)
+
+    with app.app_context(), db.engine.connect() as holder:
+        holder.execute(text("SELECT id FROM series WHERE id = :id FOR UPDATE"), {"id": first})
+        waiting = threading.Thread(target=blocked)
+        waiting.start()
+        waiting.join(1.0)
+        assert waiting.is_alive(), "the first request should wait for the row lock"
+        other = requests.put(f"{base}/{second}/entries/{uuid.uuid4()}", json={},
+                             headers=headers, timeout=10)
+        assert other.status_code == 200, other.text
+        assert waiting.is_alive()
+        holder.rollback()
+    waiting.join(30)
+    assert answers["first"].status_code == 200, answers["first"].text
+    assert "Using worker: gevent" in server.log_path.read_text()
