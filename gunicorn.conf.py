@@ -1,14 +1,14 @@
-"""gunicorn settings for invx. Environment: PORT, INVX_BIND, INVX_WORKERS, INVX_THREADS,
-INVX_WORKER_CLASS, INVX_WORKER_CONNECTIONS, and INVX_DATABASE_URL (which picks the worker
-class)."""
+"""gunicorn settings for invx. Environment: PORT, INVX_BIND, INVX_WORKERS, INVX_WORKER_CLASS,
+INVX_WORKER_CONNECTIONS, INVX_THREADS, and INVX_DATABASE_URL (which picks the worker class)."""
 import multiprocessing
 import os
 
 wsgi_app = "wsgi:app"
 bind = os.environ.get("INVX_BIND") or f"127.0.0.1:{os.environ.get('PORT', '8000')}"
-# One worker per core, many threads each: the threads of a process are what per-series
-# group commit gathers into one transaction (measured with `make bench`: 2 workers x 32
-# threads gave about 1.6 times the hot-series throughput of 5 workers x 4 threads here).
+# One worker per core, each serving many requests at once: the requests a process serves
+# at once are what per-series group commit gathers into one transaction (measured with
+# `make bench`: 2 workers x 32 threads gave about 1.6 times the hot-series throughput of
+# 5 workers x 4 threads here).
 workers = int(os.environ.get("INVX_WORKERS") or multiprocessing.cpu_count())
 
 
@@ -31,14 +31,6 @@ worker_connections = int(os.environ.get("INVX_WORKER_CONNECTIONS") or 1000)  # g
 # of SQLAlchemy's default pool of 5 + 10). Under gevent, greenlets beyond that wait for a
 # connection (up to 30 s).
 os.environ.setdefault("INVX_DB_POOL_SIZE", str(threads))
-
-
-def post_fork(server, worker):
-    if worker_class == "gevent":
-        # psycopg2's waits for PostgreSQL go through gevent's loop instead of blocking the
-        # worker's one thread (and every request in it).
-        from psycogreen.gevent import patch_psycopg
-        patch_psycopg()
 timeout = 120  # a registration waits on AT; the registration lease outlives it
 graceful_timeout = 30
 keepalive = 5
@@ -49,3 +41,11 @@ access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms'
 # gunicorn's control socket has one fixed path per user, which every instance on the host
 # (the tests start several) would share; invx does not use gunicornc.
 control_socket_disable = True
+
+
+def post_fork(server, worker):
+    if worker_class == "gevent":
+        # psycopg2's waits for PostgreSQL go through gevent's loop instead of blocking the
+        # worker's one thread (and every request in it).
+        from psycogreen.gevent import patch_psycopg
+        patch_psycopg()

@@ -4,10 +4,10 @@ These tests are the proof of rule 1 and 2 of the spec (gap-free whatever the con
 the number of processes or the crashes; idempotent by the client's UUID): many client
 threads, each with its own HTTP connection, write to gunicorn with several worker processes
 (gevent, the production setting on PostgreSQL, and threads in one test), with database
-connections of their own; retries of ids already sent are
-mixed in; in one test the whole server is killed (SIGKILL) while clients write, and a new
-one takes over. Every response is then checked against the API's listing, ``verify`` and
-the ``entries`` table itself: the numbers are exactly ``start .. start + n - 1``.
+connections of their own; retries of ids already sent are mixed in; in one test the whole
+server is killed (SIGKILL) while clients write, and a new one takes over. Every response is
+then checked against the API's listing, ``verify`` and the ``entries`` table itself: the
+numbers are exactly ``start .. start + n - 1``.
 
 They run on PostgreSQL only, and skip without ``INVX_TEST_DATABASE_URL``: SQLite serializes
 every write transaction (invx begins them all IMMEDIATE, one writer at a time for the whole
