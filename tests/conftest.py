@@ -146,6 +146,13 @@ def make_account(app):
 
 
 @pytest.fixture
+def es_key(make_account):
+    """The API key of an account outside Portugal (no AT): the Sequence Service's client."""
+    return make_account(tax_authority="none", country="ES", fiscal_id="B12345678",
+                        name="acme-es")
+
+
+@pytest.fixture
 def fake_at():
     """The local AT server (invx fake-at), in a thread on 127.0.0.1."""
     from invx.tax_authority.fake_at import start_in_thread

@@ -52,14 +52,12 @@ def test_the_worker_class_and_its_sizes_can_be_chosen(monkeypatch):
 @requires_postgres
 @pytest.mark.live
 def test_a_request_waiting_on_postgresql_does_not_stall_its_gevent_worker(
-        app, make_account, live_server):
+        app, es_key, live_server):
     # One gevent worker, one thread. A request for series A waits on A's row lock, held
     # here; a request for series B must still be answered meanwhile. Were psycopg2's waits
     # not green, the worker's only thread would be stuck in libpq until the lock is freed.
-    key = make_account(tax_authority="none", country="ES", fiscal_id="B12345678",
-                       name="acme-es")
     server = live_server(workers=1)
-    headers = {"Authorization": f"Bearer {key}"}
+    headers = {"Authorization": f"Bearer {es_key}"}
     base = f"{server.url}/sequence/v1/series"
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
     for series in (first, second):

@@ -252,19 +252,17 @@ def report(what, entries, requests_sent, seconds):
 
 
 @requires_postgres
-def test_5000_entries_on_one_series_from_many_clients_are_gap_free(app, make_account,
+def test_5000_entries_on_one_series_from_many_clients_are_gap_free(app, es_key,
                                                                    live_server):
-    key = make_account(tax_authority="none", country="ES", fiscal_id="B12345678",
-                       name="acme-es")
     server = live_server(workers=4, INVX_THREADS=4)
-    api = Api(server.url, key)
+    api = Api(server.url, es_key)
     series = api.create_series(name="hot", prefix="INV-", padding=6, start=1000)
     assert series["last_index"] == 999
     target = Target(series, budget=5000)
 
     began = time.monotonic()
     deadline = began + 240
-    writers = [Writer(f"client-{n}", Api(server.url, key), [target], deadline)
+    writers = [Writer(f"client-{n}", Api(server.url, es_key), [target], deadline)
                for n in range(32)]
     run_writers(writers, deadline)
     seconds = time.monotonic() - began
@@ -283,13 +281,11 @@ def test_5000_entries_on_one_series_from_many_clients_are_gap_free(app, make_acc
 
 
 @requires_postgres
-def test_several_series_at_once_stay_independent_and_gap_free(app, make_account, live_server):
-    key = make_account(tax_authority="none", country="ES", fiscal_id="B12345678",
-                       name="acme-es")
+def test_several_series_at_once_stay_independent_and_gap_free(app, es_key, live_server):
     # Threads, not gevent (the default on PostgreSQL), so that both worker classes are
     # proven here.
     server = live_server(workers=4, INVX_THREADS=4, INVX_WORKER_CLASS="gthread")
-    api = Api(server.url, key)
+    api = Api(server.url, es_key)
     shapes = [("A-", 4, "", 1), ("FT 2026/", 0, "", 100), ("", 8, "-F1", 0),
               ("X", 3, "Y", 999), ("", 0, "", 10**12), ("INV-", 6, "", 1000)]
     targets = [Target(api.create_series(name=f"s{n}", prefix=prefix, padding=padding,
@@ -298,7 +294,7 @@ def test_several_series_at_once_stay_independent_and_gap_free(app, make_account,
 
     began = time.monotonic()
     deadline = began + 180
-    writers = [Writer(f"client-{n}", Api(server.url, key), targets, deadline)
+    writers = [Writer(f"client-{n}", Api(server.url, es_key), targets, deadline)
                for n in range(24)]
     run_writers(writers, deadline)
     seconds = time.monotonic() - began
@@ -348,15 +344,13 @@ def put_together(server_url, key, calls, timeout=60):
 
 
 @requires_postgres
-def test_concurrent_retries_of_one_id_produce_one_entry(app, make_account, live_server):
-    key = make_account(tax_authority="none", country="ES", fiscal_id="B12345678",
-                       name="acme-es")
+def test_concurrent_retries_of_one_id_produce_one_entry(app, es_key, live_server):
     server = live_server(workers=4, INVX_THREADS=4)
-    api = Api(server.url, key)
+    api = Api(server.url, es_key)
     series = api.create_series(name="once", prefix="R-", padding=3, start=7)
     entry_id, body = str(uuid.uuid4()), {"meta": {"order": "42"}}
 
-    results = put_together(server.url, key, [(series["id"], entry_id, body)] * 16)
+    results = put_together(server.url, es_key, [(series["id"], entry_id, body)] * 16)
     assert {status for status, _ in results} == {200}, results
     assert {(a["id"], a["code"], a["series_id"]) for _, a in results} == {
         (entry_id, "R-007", series["id"])}
@@ -378,7 +372,7 @@ def test_concurrent_retries_of_one_id_produce_one_entry(app, make_account, live_
     right = api.create_series(name="right", prefix="R-", start=1)
     raced = str(uuid.uuid4())
     calls = [(s["id"], raced, body) for s in (left, right) for _ in range(8)]
-    results = put_together(server.url, key, calls)
+    results = put_together(server.url, es_key, calls)
     by_series = {s["id"]: [r for c, r in zip(calls, results, strict=True) if c[0] == s["id"]]
                  for s in (left, right)}
     winners = [s for s in (left, right)
@@ -396,17 +390,15 @@ def test_concurrent_retries_of_one_id_produce_one_entry(app, make_account, live_
 
 
 @requires_postgres
-def test_a_worker_killed_while_clients_write_loses_nothing_it_confirmed(app, make_account,
+def test_a_worker_killed_while_clients_write_loses_nothing_it_confirmed(app, es_key,
                                                                         live_server):
-    key = make_account(tax_authority="none", country="ES", fiscal_id="B12345678",
-                       name="acme-es")
     server = live_server(workers=2, INVX_THREADS=4)
-    api = Api(server.url, key)
+    api = Api(server.url, es_key)
     series = api.create_series(name="crash", prefix="C-", padding=5, start=1)
     target = Target(series)  # no budget: clients write until the server dies
     began = time.monotonic()
     deadline = began + 60
-    writers = [Writer(f"client-{n}", Api(server.url, key), [target], deadline,
+    writers = [Writer(f"client-{n}", Api(server.url, es_key), [target], deadline,
                       stop_when_lost=True) for n in range(16)]
     for writer in writers:
         writer.start()
@@ -435,7 +427,7 @@ def test_a_worker_killed_while_clients_write_loses_nothing_it_confirmed(app, mak
     retry_outcomes, failures = [], []
 
     def retry_then_write_more(writer, entry_ids):
-        again = Api(restarted.url, key)
+        again = Api(restarted.url, es_key)
         try:
             for entry_id in entry_ids:  # once each, with exactly the same body
                 if not writer.send(again, entry_id):
@@ -471,7 +463,7 @@ def test_a_worker_killed_while_clients_write_loses_nothing_it_confirmed(app, mak
             assert number_of(series, codes_by_id[entry_id]) > len(stored), entry_id
     # Every id in the series was confirmed to its client, with the code it was told, and
     # every confirmed id is there: nothing lost, nothing doubled, no gap.
-    assert_gap_free(Api(restarted.url, key), app, series, codes_by_id)
+    assert_gap_free(Api(restarted.url, es_key), app, series, codes_by_id)
     print(f"\ncrash: {before_crash} responses in the first 1.5 s, {len(lost)} unknown "
           f"outcomes at the crash, of which {len(committed_unconfirmed)} had committed "
           f"(their retry got the same code back); {len(codes_by_id)} entries in the end, "
