@@ -3,6 +3,8 @@ import json
 import logging
 
 from flask import Response, current_app, request
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -169,8 +171,29 @@ def _handle_unexpected(error):
     return json_response({"code": UnknownError.code, "message": UnknownError.message}, 500)
 
 
+# The database could not serve the request now: unreachable, every pooled connection busy
+# for the pool's whole timeout, or locked (SQLite), a deadlock, a serialization failure. The
+# request changed nothing (its transaction is rolled back), so the client may simply retry.
+DATABASE_UNAVAILABLE = (OperationalError, PoolTimeout)
+RETRY_AFTER_SECONDS = "1"
+
+
+def _handle_database_unavailable(error):
+    log.error("database unavailable on %s %s", request.method, request.path, exc_info=error)
+    if _is_sequence_api():
+        body = {"code": "unavailable",
+                "message": "The database is unreachable or busy. Retry in a moment."}
+    else:
+        body = {"code": UnknownError.code, "message": UnknownError.message}
+    response = json_response(body, 503)
+    response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+    return response
+
+
 def register_error_handlers(app):
     app.register_error_handler(InvxError, _handle_invx_error)
     app.register_error_handler(ApiError, _handle_api_error)
     app.register_error_handler(HTTPException, _handle_http_error)
+    for error in DATABASE_UNAVAILABLE:
+        app.register_error_handler(error, _handle_database_unavailable)
     app.register_error_handler(Exception, _handle_unexpected)

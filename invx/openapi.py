@@ -66,6 +66,8 @@ _EMPTY = {"description": "Empty body."}
 _UNAUTHORIZED = {"description": "The api_key is missing or wrong, or the host names another "
                                 "account. Empty body."}
 _NOT_FOUND = {"description": "No such sequence in this account. Empty body."}
+_UNAVAILABLE = _errors_response(
+    "The database is down or too busy (see Retry-After); nothing was changed.", [UnknownError])
 _SEQUENCE = {"$ref": "#/components/schemas/Sequence"}
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"},
        "description": "The sequence id."}
@@ -117,6 +119,9 @@ def document():
                 "422": _errors_response("The registration failed.", _REGISTRATION_ERRORS,
                                         wrapped=True)}}},
     }
+    for operations in paths.values():  # any of them can find the database down
+        for operation in operations.values():
+            operation["responses"]["503"] = _UNAVAILABLE
     return {
         "openapi": "3.0.3",
         "info": {"title": "invx", "version": "1",

@@ -67,12 +67,17 @@ def _json(schema, description):
 
 
 def _errors(*statuses):
+    """The error responses an operation documents, and 503, which any of them can answer."""
     words = {400: "The body is not JSON.", 401: "No valid Bearer token.",
              404: "No such series or entry in this account.",
              409: "The id is taken with another definition.",
              422: "Invalid fields, or a series that may not issue now.",
-             503: "The server cannot sign (INVX_SECRET_KEY)."}
-    return {str(status): _json(_ref("ApiError"), words[status]) for status in statuses}
+             503: "The database is down or too busy (see Retry-After); nothing was changed."}
+    if 503 in statuses:  # an operation that signs
+        words[503] = ("The server cannot sign (INVX_SECRET_KEY), or the database is down or "
+                      "too busy (see Retry-After); nothing was changed.")
+    return {str(status): _json(_ref("ApiError"), words[status])
+            for status in sorted({*statuses, 503})}
 
 
 _SERIES_REF = {"name": "series_id", "in": "path", "required": True, "schema": _STRING,
@@ -134,5 +139,6 @@ PATHS = {
     },
     "/sequence/v1/keys": {"get": {
         "summary": "The server's public signing keys (JWKS)", "operationId": "keys",
-        "security": [], "responses": {"200": _json(_ref("Jwks"), "Every key that signed.")}}},
+        "security": [], "responses": {"200": _json(_ref("Jwks"), "Every key that signed."),
+                                      **_errors()}}},
 }

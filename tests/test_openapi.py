@@ -78,3 +78,14 @@ def test_every_documented_error_code_is_in_the_document(client):
     text = json.dumps(document(client))
     for code in ("000", "001", "002", "003", "004", "005", "006", "007"):
         assert f'"{code}"' in text
+
+
+def test_every_operation_documents_the_503_of_a_database_down_or_busy(client):
+    doc = document(client)
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            assert "503" in operation["responses"], (path, method)
+    OAS30Validator(response_schema(doc, "/sequences.json", "get", "503")).validate(
+        {"code": "000", "message": "Unknown error."})
+    OAS30Validator(response_schema(doc, "/sequence/v1/keys", "get", "503")).validate(
+        {"code": "unavailable", "message": "The database is unreachable or busy."})
