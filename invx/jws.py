@@ -1,5 +1,6 @@
 """Compact JWS with ES256 (ECDSA P-256, SHA-256), and public keys as JWKs (RFC 7515-7518)."""
 import base64
+import functools
 import json
 
 from cryptography.exceptions import InvalidSignature
@@ -29,8 +30,17 @@ def b64url_decode(text):
         raise InvalidJws("not base64url") from None
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def _json(value):
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _ENCODE(value).encode("utf-8")
+
+
+@functools.lru_cache(maxsize=64)
+def _header(kid):
+    """The encoded header, the same for every payload a key signs: made once per key."""
+    return b64url(_json({"alg": ALGORITHM, "kid": kid}))
 
 
 def new_private_key():
@@ -39,7 +49,7 @@ def new_private_key():
 
 def sign(private_key, kid, payload):
     """``payload`` signed as a compact JWS with header ``{"alg": "ES256", "kid": kid}``."""
-    signing_input = f"{b64url(_json({'alg': ALGORITHM, 'kid': kid}))}.{b64url(_json(payload))}"
+    signing_input = f"{_header(kid)}.{b64url(_json(payload))}"
     der = private_key.sign(signing_input.encode("ascii"), ec.ECDSA(hashes.SHA256()))
     r, s = decode_dss_signature(der)
     raw = r.to_bytes(_COORDINATE, "big") + s.to_bytes(_COORDINATE, "big")

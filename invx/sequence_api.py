@@ -1,5 +1,6 @@
 """Blueprint: the Sequence Service API (``/sequence/v1/...``) — thin views."""
 import base64
+import json
 
 from flask import Blueprint, current_app, g, request
 from marshmallow import ValidationError
@@ -38,8 +39,8 @@ def _body(schema, required):
         payload = {}
     else:
         try:
-            payload = request.get_json(force=True, silent=False)
-        except Exception:  # BadRequest from a body that is not JSON
+            payload = json.loads(data)  # UTF-8, -16 or -32, as RFC 8259 allows
+        except ValueError:  # not JSON, or not text
             raise errors.ApiError("The body is not JSON.") from None
     if not isinstance(payload, dict):
         raise errors.ApiError("The body must be a JSON object.")

@@ -199,6 +199,27 @@ def test_invalid_entry_bodies_are_422(client, auth, body, field):
     assert client.get(f"{API}/series/{SALES}", headers=auth).get_json()["last_index"] == 0
 
 
+@pytest.mark.parametrize("data", [b"{not json", b"[]", b'"x"', b"\xff\xfe\xfa",
+                                  b'{"meta": \xe9}'])
+def test_an_entry_body_that_is_not_a_json_object_is_400_and_takes_no_number(client, auth,
+                                                                             data):
+    put_series(client, auth)
+    response = client.put(f"{API}/series/{SALES}/entries/{uuid.uuid4()}", data=data,
+                          headers=auth, content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json()["code"] == "bad_request"
+    assert client.get(f"{API}/series/{SALES}", headers=auth).get_json()["last_index"] == 0
+
+
+def test_an_entry_body_may_be_utf16_json(client, auth):
+    put_series(client, auth)
+    response = client.put(f"{API}/series/{SALES}/entries/{uuid.uuid4()}",
+                          data='{"meta": {"cliente": "Jo\u00e3o"}}'.encode("utf-16"),
+                          headers=auth, content_type="application/json")
+    assert response.status_code == 200
+    assert response.get_json()["meta"] == {"cliente": "Jo\u00e3o"}
+
+
 def test_an_entry_id_must_be_a_uuid(client, auth):
     put_series(client, auth)
     response = put_entry(client, auth, entry_id="12345")
