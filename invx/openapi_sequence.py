@@ -66,14 +66,15 @@ def _json(schema, description):
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _errors(*statuses):
-    """The error responses an operation documents, and 503, which any of them can answer."""
+def _errors(*statuses, signs=False):
+    """The error responses an operation documents, and 503, which any of them can answer
+    (the database down or too busy; or, for an operation that ``signs``, no signing key)."""
     words = {400: "The body is not JSON.", 401: "No valid Bearer token.",
              404: "No such series or entry in this account.",
              409: "The id is taken with another definition.",
              422: "Invalid fields, or a series that may not issue now.",
              503: "The database is down or too busy (see Retry-After); nothing was changed."}
-    if 503 in statuses:  # an operation that signs
+    if signs:
         words[503] = ("The server cannot sign (INVX_SECRET_KEY), or the database is down or "
                       "too busy (see Retry-After); nothing was changed.")
     return {str(status): _json(_ref("ApiError"), words[status])
@@ -131,7 +132,7 @@ PATHS = {
                 "requestBody": {"required": False, "content": {
                     "application/json": {"schema": _ref("EntryCreate")}}},
                 "responses": {"200": _json(_ref("Entry"), "The entry (new, or the same)."),
-                              **_errors(400, 401, 404, 409, 422, 503)}},
+                              **_errors(400, 401, 404, 409, 422, signs=True)}},
         "get": {"summary": "Get an entry", "operationId": "getEntry",
                 "security": [{"bearer": []}], "parameters": [_SERIES_REF, _ENTRY_ID],
                 "responses": {"200": _json(_ref("Entry"), "The entry."),
