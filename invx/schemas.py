@@ -16,8 +16,11 @@ def parse_json(data):
     Raises ``ValueError`` for anything that is not JSON.
     """
     text = data.decode("utf-8")
-    return json.loads(text, parse_float=NumberText, parse_int=NumberText,
-                      parse_constant=_reject_constant)
+    try:
+        return json.loads(text, parse_float=NumberText, parse_int=NumberText,
+                          parse_constant=_reject_constant)
+    except RecursionError:  # arrays or objects nested deeper than the parser goes
+        raise ValueError("nested too deeply") from None
 
 
 def _reject_constant(name):

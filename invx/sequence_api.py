@@ -40,7 +40,7 @@ def _body(schema, required):
     else:
         try:
             payload = json.loads(data)  # UTF-8, -16 or -32, as RFC 8259 allows
-        except ValueError:  # not JSON, or not text
+        except (ValueError, RecursionError):  # not JSON, not text, or nested too deeply
             raise errors.ApiError("The body is not JSON.") from None
     if not isinstance(payload, dict):
         raise errors.ApiError("The body must be a JSON object.")

@@ -571,6 +571,9 @@ def test_configure_over_http_merges_keys_and_refuses_unknown_ones(server, call):
     assert response.status_code == 400
     assert "explode" in response.json()["error"]
     assert control(server, "configure", {"latency": -1}).status_code == 400
+    for body in (b"{not json", b"[" * 100_000):  # not JSON; nested deeper than the parser goes
+        response = requests.post(f"{server.base_url}/_fake/configure", data=body, timeout=5)
+        assert response.status_code == 400
 
 
 def test_reset_forgets_series_calls_keys_and_behaviour(server, post, public_key):

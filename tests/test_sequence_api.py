@@ -200,7 +200,7 @@ def test_invalid_entry_bodies_are_422(client, auth, body, field):
 
 
 @pytest.mark.parametrize("data", [b"{not json", b"[]", b'"x"', b"\xff\xfe\xfa",
-                                  b'{"meta": \xe9}'])
+                                  b'{"meta": \xe9}', b"[" * 100_000], ids=lambda d: d[:12])
 def test_an_entry_body_that_is_not_a_json_object_is_400_and_takes_no_number(client, auth,
                                                                              data):
     put_series(client, auth)

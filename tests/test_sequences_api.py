@@ -224,6 +224,7 @@ def test_serie_already_registered_at_at_by_the_same_taxpayer_is_002(client, make
     '{"sequence": {"serie": null}}', '{"sequence": {"serie": true}}',
     '{"sequence": {"serie": ["2023"]}}', '{"sequence": {"serie": {"a": 1}}}',
     '{"serie": "2023"}', "\xff\xfe", '{"sequence": {"serie": NaN}}',
+    '{"sequence": ' * 10_000,  # nested deeper than the parser recurses
 ], ids=lambda d: d[:24])
 def test_malformed_or_invalid_body_is_003(client, key, data):
     response = client.post(f"/sequences.json?api_key={key}", data=data,

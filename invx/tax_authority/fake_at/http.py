@@ -77,7 +77,7 @@ class _Handler(BaseHTTPRequestHandler):
             if not isinstance(behaviour, dict):
                 raise ValueError("expected a JSON object of behaviour keys")
             fake.configure(**behaviour)
-        except ValueError as error:  # json.JSONDecodeError is one
+        except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
             return self._send_json(400, {"error": str(error)})
         self._send_json(200, fake.behaviour())
 
