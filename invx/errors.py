@@ -104,9 +104,12 @@ class SigningUnavailable(ApiError):
 
 
 def json_response(payload, status=200):
-    """A response in the InvoiceXpress style: UTF-8 JSON, keys in the order given."""
+    """A response in the InvoiceXpress style: UTF-8 JSON, keys in the order given. An
+    unpaired surrogate (a field's error can echo the key a client sent) is written as its
+    JSON escape, ``\\udfff``, as it came: UTF-8 has no bytes for it."""
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    return Response(body, status=status, content_type=JSON_TYPE)
+    return Response(body.encode("utf-8", "backslashreplace"), status=status,
+                    content_type=JSON_TYPE)
 
 
 def empty_response(status):

@@ -15,9 +15,24 @@ class StrictInteger(fields.Integer):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class Text(fields.String):
+    """A string that can be stored and signed: no NUL (PostgreSQL refuses it in text) and no
+    unpaired surrogate (JSON's ``"\\ud800"`` escape, which is not Unicode text)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ValidationError("Must not contain NUL (U+0000).")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError("Must not contain an unpaired surrogate.") from None
+        return text
+
+
 def _text(length, default=None):
-    return fields.String(load_default=default, allow_none=default is None,
-                         validate=validate.Length(max=length))
+    return Text(load_default=default, allow_none=default is None,
+                validate=validate.Length(max=length))
 
 
 JWS_SHAPE = validate.Regexp(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$",
@@ -60,8 +75,8 @@ class EntryCreateSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    meta = fields.Dict(keys=fields.String(validate=validate.Length(1, 128)),
-                       values=fields.String(validate=validate.Length(max=4096)),
+    meta = fields.Dict(keys=Text(validate=validate.Length(1, 128)),
+                       values=Text(validate=validate.Length(max=4096)),
                        load_default=None, allow_none=True,
                        validate=validate.Length(max=64, error="At most 64 meta keys."))
     sig = fields.String(load_default=None, allow_none=True,

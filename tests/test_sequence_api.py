@@ -89,6 +89,7 @@ def test_start_and_last_index(client, auth, body, start):
     ({"padding": True}, "padding"), ({"start": -1}, "start"), ({"start": 1.5}, "start"),
     ({"start": 5, "last_index": 5}, "last_index"), ({"name": "x" * 256}, "name"),
     ({"prefix": 7}, "prefix"), ({"sig": "not a jws"}, "sig"),
+    ({"prefix": "A\x00"}, "prefix"), ({"name": "caf\ud800"}, "name"),
 ])
 def test_invalid_series_fields_are_422_with_fields(client, auth, body, field):
     response = put_series(client, auth, **body)
@@ -190,6 +191,8 @@ def test_the_same_id_in_another_series_is_409(client, auth):
 @pytest.mark.parametrize("body, field", [
     ({"meta": {"a": 1}}, "meta"), ({"meta": ["a"]}, "meta"), ({"sig": 5}, "sig"),
     ({"meta": {str(n): "v" for n in range(65)}}, "meta"),
+    ({"meta": {"a": "\ud800"}}, "meta"), ({"meta": {"\udfff": "a"}}, "meta"),
+    ({"meta": {"a": "b\x00"}}, "meta"),
 ])
 def test_invalid_entry_bodies_are_422(client, auth, body, field):
     put_series(client, auth)
