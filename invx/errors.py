@@ -167,11 +167,17 @@ def _handle_http_error(error):
     return response
 
 
+def _server_failure(status, code, message):
+    """A failure on invx's side: the Sequence Service says which (``code``, ``message``);
+    the InvoiceXpress API answers its generic 000, as InvoiceXpress does."""
+    if _is_sequence_api():
+        return json_response({"code": code, "message": message}, status)
+    return json_response({"code": UnknownError.code, "message": UnknownError.message}, status)
+
+
 def _handle_unexpected(error):
     log.exception("unhandled error on %s %s", request.method, request.path)
-    if _is_sequence_api():
-        return json_response({"code": "internal", "message": "Something went wrong."}, 500)
-    return json_response({"code": UnknownError.code, "message": UnknownError.message}, 500)
+    return _server_failure(500, "internal", "Something went wrong.")
 
 
 # The database could not serve the request now: unreachable, every pooled connection busy
@@ -183,12 +189,8 @@ RETRY_AFTER_SECONDS = "1"
 
 def _handle_database_unavailable(error):
     log.error("database unavailable on %s %s", request.method, request.path, exc_info=error)
-    if _is_sequence_api():
-        body = {"code": "unavailable",
-                "message": "The database is unreachable or busy. Retry in a moment."}
-    else:
-        body = {"code": UnknownError.code, "message": UnknownError.message}
-    response = json_response(body, 503)
+    response = _server_failure(503, "unavailable",
+                               "The database is unreachable or busy. Retry in a moment.")
     response.headers["Retry-After"] = RETRY_AFTER_SECONDS
     return response
 

@@ -66,8 +66,7 @@ _EMPTY = {"description": "Empty body."}
 _UNAUTHORIZED = {"description": "The api_key is missing or wrong, or the host names another "
                                 "account. Empty body."}
 _NOT_FOUND = {"description": "No such sequence in this account. Empty body."}
-_UNAVAILABLE = _errors_response(
-    "The database is down or too busy (see Retry-After); nothing was changed.", [UnknownError])
+_UNAVAILABLE = _errors_response(openapi_sequence.UNAVAILABLE, [UnknownError])
 _SEQUENCE = {"$ref": "#/components/schemas/Sequence"}
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"},
        "description": "The sequence id."}

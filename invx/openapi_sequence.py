@@ -66,6 +66,9 @@ def _json(schema, description):
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+UNAVAILABLE = "The database is down or too busy (see Retry-After); nothing was changed."
+
+
 def _errors(*statuses, signs=False):
     """The error responses an operation documents, and 503, which any of them can answer
     (the database down or too busy; or, for an operation that ``signs``, no signing key)."""
@@ -73,10 +76,8 @@ def _errors(*statuses, signs=False):
              404: "No such series or entry in this account.",
              409: "The id is taken with another definition.",
              422: "Invalid fields, or a series that may not issue now.",
-             503: "The database is down or too busy (see Retry-After); nothing was changed."}
-    if signs:
-        words[503] = ("The server cannot sign (INVX_SECRET_KEY), or the database is down or "
-                      "too busy (see Retry-After); nothing was changed.")
+             503: f"{UNAVAILABLE} Or the server cannot sign (INVX_SECRET_KEY)." if signs
+             else UNAVAILABLE}
     return {str(status): _json(_ref("ApiError"), words[status])
             for status in sorted({*statuses, 503})}
 

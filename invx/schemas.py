@@ -15,11 +15,16 @@ def parse_json(data):
 
     Raises ``ValueError`` for anything that is not JSON.
     """
-    text = data.decode("utf-8")
+    return load_json(data.decode("utf-8"), parse_float=NumberText, parse_int=NumberText,
+                     parse_constant=_reject_constant)
+
+
+def load_json(data, **options):
+    """``json.loads``, with arrays or objects nested deeper than the parser goes refused
+    as ``ValueError`` too (it raises RecursionError), like any other body that is not JSON."""
     try:
-        return json.loads(text, parse_float=NumberText, parse_int=NumberText,
-                          parse_constant=_reject_constant)
-    except RecursionError:  # arrays or objects nested deeper than the parser goes
+        return json.loads(data, **options)
+    except RecursionError:
         raise ValueError("nested too deeply") from None
 
 

@@ -1,12 +1,12 @@
 """Blueprint: the Sequence Service API (``/sequence/v1/...``) — thin views."""
 import base64
-import json
 
 from flask import Blueprint, current_app, g, request
 from marshmallow import ValidationError
 
 from . import errors, issuing, numbering, signing
 from .auth import account_for_bearer, bearer_key, key_digest
+from .schemas import load_json
 from .sequence_schemas import EntryCreateSchema, SeriesCreateSchema, entry_json, series_json
 from .verification import verify_series
 
@@ -39,8 +39,8 @@ def _body(schema, required):
         payload = {}
     else:
         try:
-            payload = json.loads(data)  # UTF-8, -16 or -32, as RFC 8259 allows
-        except (ValueError, RecursionError):  # not JSON, not text, or nested too deeply
+            payload = load_json(data)  # UTF-8, -16 or -32, as RFC 8259 allows
+        except ValueError:  # not JSON, not text, or nested too deeply
             raise errors.ApiError("The body is not JSON.") from None
     if not isinstance(payload, dict):
         raise errors.ApiError("The body must be a JSON object.")

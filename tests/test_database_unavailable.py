@@ -33,7 +33,7 @@ def one_connection_app(tmp_path):
 
 
 def _busy(app):
-    """Every connection of the app's pool, checked out until the block ends."""
+    """Every connection of the app's pool (it holds one), checked out until closed."""
     with app.app_context():
         return db.engine.connect()
 

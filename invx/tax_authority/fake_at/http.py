@@ -8,6 +8,7 @@ import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+from ...schemas import load_json
 from .. import soap
 from .rules import MAX_BODY_BYTES, SERVICE_PATH, ConnectionDropped
 from .service import FakeAT
@@ -73,11 +74,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _configure(self, fake, body):
         try:
-            behaviour = json.loads(body or b"{}")
+            behaviour = load_json(body or b"{}")
             if not isinstance(behaviour, dict):
                 raise ValueError("expected a JSON object of behaviour keys")
             fake.configure(**behaviour)
-        except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
+        except ValueError as error:  # not JSON (load_json), or not an object
             return self._send_json(400, {"error": str(error)})
         self._send_json(200, fake.behaviour())
 
