@@ -4,10 +4,10 @@ import time
 import uuid
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from invx import group_commit, issuing, numbering
+from invx import batch_store, group_commit, issuing, numbering
 from invx.auth import hash_api_key
 from invx.extensions import db
 
@@ -25,6 +25,12 @@ def ticket(entry_id=None, meta=None):
     entry_id = entry_id or str(uuid.uuid4())
     return group_commit.Ticket(entry_id, numbering.request_hash({"meta": meta or {},
                                                                  "sig": None}), meta, None)
+
+
+def patch_stores(monkeypatch, method, wrap):
+    """Wrap ``method`` of both batch stores (the test database uses one of them)."""
+    for store in (batch_store.CoreStore, batch_store.PostgresStore):
+        monkeypatch.setattr(store, method, wrap(getattr(store, method)))
 
 
 def write(app, key, tickets, series_id=SALES):
@@ -63,14 +69,16 @@ def test_retries_conflicts_and_duplicates_in_one_batch_affect_only_themselves(ap
 def test_a_failed_commit_tells_no_request_it_has_a_number(app, key, series, monkeypatch):
     tickets = [ticket() for _ in range(3)]
 
-    def fail():
-        raise OperationalError("COMMIT", {}, Exception("the database went away"))
+    def failing(write_and_commit):
+        def fail(store, entries, series, now):
+            write_and_commit(store, entries[:1], series, now)  # committed: the answers...
+            raise OperationalError("COMMIT", {}, Exception("the database went away"))
+        return fail
 
-    with app.app_context():
-        monkeypatch.setattr(db.session, "commit", fail)
-        with pytest.raises(OperationalError):
-            write(app, key, tickets)
-    assert all(t.result is None for t in tickets)
+    patch_stores(monkeypatch, "write", failing)
+    with pytest.raises(OperationalError):
+        write(app, key, tickets)
+    assert all(t.result is None for t in tickets)  # ...are still not given
 
 
 def test_concurrent_requests_are_coalesced_and_the_lead_is_handed_over():
@@ -106,13 +114,14 @@ def test_concurrent_requests_are_coalesced_and_the_lead_is_handed_over():
 
 def test_an_answer_comes_only_after_its_batch_is_committed(client, key, series, monkeypatch):
     committed = []
-    real_commit = db.session.commit
 
-    def recording_commit():
-        real_commit()
-        committed.append(time.monotonic())
+    def recording(write_and_commit):
+        def record(*args):
+            write_and_commit(*args)
+            committed.append(time.monotonic())
+        return record
 
-    monkeypatch.setattr(issuing.db.session, "commit", recording_commit)
+    patch_stores(monkeypatch, "write", recording)
     response = client.put(f"/sequence/v1/series/{SALES}/entries/{uuid.uuid4()}",
                           headers={"Authorization": f"Bearer {key}"})
     answered = time.monotonic()
@@ -121,15 +130,18 @@ def test_an_answer_comes_only_after_its_batch_is_committed(client, key, series, 
 
 
 def _stale_used_ids(monkeypatch):
-    """The read of used ids (done before the lock) misses, once, an entry another process
-    committed meanwhile: as if that process had committed just after the read."""
-    real, calls = issuing._used_entries, []
+    """The read of used ids misses, once, an entry another process committed meanwhile:
+    as if that process had committed just after the read."""
+    calls = []
 
-    def stale(connection, key_digest, tickets):
-        calls.append(len(tickets))
-        return {} if len(calls) == 1 else real(connection, key_digest, tickets)
+    def staling(read):
+        def stale(store, key_digest, lookup, ids):
+            calls.append(len(ids))
+            series, existing = read(store, key_digest, lookup, ids)
+            return series, ({} if len(calls) == 1 else existing)
+        return stale
 
-    monkeypatch.setattr(issuing, "_used_entries", stale)
+    patch_stores(monkeypatch, "read", staling)
     return calls
 
 
@@ -215,3 +227,46 @@ def test_the_database_keeps_an_entry_in_its_series_account(app, key, series, mak
                 "'x', 'x', 'x', '2026-01-01', '2026-01-01')"),
                 {"id": str(uuid.uuid4()), "series": SALES, "account": other})
         db.session.rollback()
+
+
+@requires_postgres
+def test_a_batch_on_postgresql_is_two_round_trips(app, key, series):
+    """BEGIN, the lock and the read in one message; the entries, the counter and COMMIT in
+    another (psycopg2 sends no BEGIN of its own: the store's connection is in autocommit)."""
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            tickets = [ticket() for _ in range(3)]
+            write(app, key, tickets)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+    assert [t.outcome()[1].number for t in tickets] == [1, 2, 3]
+    assert len(statements) == 2
+    assert statements[0].startswith("BEGIN;") and statements[1].endswith("; COMMIT")
+
+
+@requires_postgres
+def test_a_batch_that_fails_after_its_lock_leaves_no_transaction_behind(app, key, series,
+                                                                        monkeypatch):
+    def broken_sign(*args):
+        raise RuntimeError("the signature could not be made")
+
+    monkeypatch.setattr(issuing.signing.jws, "sign", broken_sign)
+    with pytest.raises(RuntimeError):
+        write(app, key, [ticket()])
+    monkeypatch.undo()
+    with app.app_context(), db.engine.connect() as other:  # the series' row is free again
+        other.execute(text("SELECT 1 FROM series WHERE id = :id FOR UPDATE NOWAIT"),
+                      {"id": SALES})
+        other.rollback()
+        assert other.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND state LIKE 'idle in transaction%'")).scalar() == 0
+    tickets = [ticket()]
+    write(app, key, tickets)
+    assert tickets[0].outcome()[1].number == 1  # and no number was lost

@@ -1,0 +1,200 @@
+"""The reads and writes of one batch of entries (``issuing`` decides what they hold).
+
+A batch reads its series, locked until the commit, and the entries its ids already have
+in the account; then it writes its entries, the series' counter, and commits. Two ways:
+
+- ``CoreStore``, any database (SQLite in practice): SQLAlchemy Core statements in the ORM
+  session's transaction, one round trip each. The ids are read before the lock, so the
+  lock is held for less time.
+- ``PostgresStore``: the same work in two round trips. ``BEGIN``, the lock and the read go
+  as one message; the entries, the counter and ``COMMIT`` as another. The connection is in
+  autocommit mode, so psycopg2 sends no ``BEGIN`` of its own. On two shared cores a round
+  trip costs about as much CPU as everything else a small batch does (session 5: one
+  batch went from seven to three, the pool's ping included; see docs/performance.md).
+
+Both take the same row lock and leave the same rows, so processes using either can number
+one series together. Either way, an id that another process used meanwhile (in another
+series of the account) makes the write fail on a unique constraint: ``issuing`` then
+writes the batch again.
+
+A store is a context manager: its transaction ends committed by ``write``, or is rolled
+back when the block is left without it.
+"""
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, insert, select, update
+
+from .extensions import db
+from .models import Account, Entry, Sequence, Series
+from .numbering import VISIBLE
+
+SERIES, ENTRIES = Series.__table__, Entry.__table__
+ACCOUNTS, SEQUENCES = Account.__table__, Sequence.__table__
+# An entry as ``read`` returns it, and as ``write`` takes it: values in this order.
+ENTRY_FIELDS = ("id", "series_id", "number", "code", "meta", "previous_id", "sig",
+                "client_sig", "created_at", "updated_at", "request_hash")
+SERIES_FIELDS = ("id", "account_id", "sequence_pk", "doc_type", "validation_code",
+                 "at_status", "last_number", "last_entry_id", "prefix", "padding", "suffix",
+                 "code")
+
+
+@dataclass(frozen=True)
+class LockedSeries:
+    """The series a batch numbers, as read once its row lock was granted."""
+
+    id: str
+    account_id: int
+    sequence_pk: int | None
+    doc_type: str | None
+    validation_code: str | None
+    at_status: str
+    last_number: int
+    last_entry_id: str | None
+    prefix: str
+    padding: int
+    suffix: str
+    code: str | None
+    api_key_hash: str
+    closed_as: str | None  # of its InvoiceXpress sequence, read after the lock
+
+
+def open_store():
+    return PostgresStore() if db.engine.dialect.name == "postgresql" else CoreStore()
+
+
+class CoreStore:
+    """SQLAlchemy Core in the session's transaction (on SQLite the whole database is
+    locked: every transaction begins IMMEDIATE)."""
+
+    # The entries the batch's ids already have in the account.
+    USED = (select(*(ENTRIES.c[name] for name in ENTRY_FIELDS))
+            .join_from(ENTRIES, ACCOUNTS, ACCOUNTS.c.id == ENTRIES.c.account_id)
+            .where(ACCOUNTS.c.api_key_hash == bindparam("digest"),
+                   ENTRIES.c.id.in_(bindparam("ids", expanding=True))))
+    # The series whose ``column`` is ``ref`` among those the account's clients can see,
+    # locked (FOR UPDATE OF series) until the commit.
+    LOCKED = {column: select(*(SERIES.c[name] for name in SERIES_FIELDS),
+                             ACCOUNTS.c.api_key_hash)
+              .select_from(SERIES.join(ACCOUNTS, ACCOUNTS.c.id == SERIES.c.account_id)
+                           .outerjoin(SEQUENCES, SEQUENCES.c.pk == SERIES.c.sequence_pk))
+              .where(ACCOUNTS.c.api_key_hash == bindparam("digest"),
+                     SERIES.c[column] == bindparam("ref"), VISIBLE)
+              .with_for_update(of=SERIES)
+              for column in ("id", "number_id")}
+    # Read in a statement of its own, after the lock: on PostgreSQL that statement sees a
+    # "closing" committed while the lock was awaited (lifecycle relies on it).
+    CLOSED_AS = select(SEQUENCES.c.closed_as).where(SEQUENCES.c.pk == bindparam("pk"))
+    COUNTER = update(SERIES).where(SERIES.c.id == bindparam("series_id")).values(
+        last_number=bindparam("last_number"), last_entry_id=bindparam("last_entry_id"),
+        updated_at=bindparam("now"))
+
+    def __enter__(self):
+        self.connection = db.session.connection()
+        return self
+
+    def __exit__(self, *exc):
+        if db.session().in_transaction():
+            db.session.rollback()
+
+    def read(self, key_digest, lookup, ids):
+        """(LockedSeries or None, {id: entry values} of the ids already used)."""
+        used = self.connection.execute(self.USED, {"digest": key_digest, "ids": ids})
+        existing = {row[0]: tuple(row) for row in used}
+        column, ref = lookup
+        row = self.connection.execute(self.LOCKED[column],
+                                      {"digest": key_digest, "ref": ref}).first()
+        if row is None:
+            return None, existing
+        closed_as = None if row.sequence_pk is None else self.connection.execute(
+            self.CLOSED_AS, {"pk": row.sequence_pk}).scalar()
+        return LockedSeries(*row, closed_as), existing
+
+    def write(self, entries, series, now):
+        """Insert ``entries`` (with account ``series.account_id``), move the counter to the
+        last of them, commit."""
+        if entries:
+            self.connection.execute(insert(ENTRIES), [
+                {**dict(zip(ENTRY_FIELDS, values, strict=True)),
+                 "account_id": series.account_id} for values in entries])
+            self.connection.execute(self.COUNTER, {
+                "series_id": series.id, "last_number": entries[-1][2],
+                "last_entry_id": entries[-1][0], "now": now})
+        db.session.commit()
+
+
+class PostgresStore:
+    """Two round trips, SQL of its own, on a connection of its own in autocommit mode."""
+
+    # The lock first; then, in a statement of its own (READ COMMITTED: a new snapshot),
+    # the series as it is once the lock is granted, its sequence's "closing" included, and
+    # the ids already used, one row each (an outer join: the series comes back alone when
+    # there are none).
+    # (S608: the names are this module's constants; every value is a parameter.)
+    READ = {column: f"""BEGIN;
+SELECT 1 FROM series
+ WHERE {column} = %(ref)s
+   AND account_id = (SELECT id FROM accounts WHERE api_key_hash = %(digest)s)
+   FOR UPDATE;
+SELECT {", ".join(f"s.{name}" for name in SERIES_FIELDS)}, a.api_key_hash, q.closed_as,
+       {", ".join(f"e.{name}" for name in ENTRY_FIELDS)}
+  FROM series s
+  JOIN accounts a ON a.id = s.account_id
+  LEFT JOIN sequences q ON q.pk = s.sequence_pk
+  LEFT JOIN entries e ON e.account_id = s.account_id AND e.id = ANY(%(ids)s)
+ WHERE a.api_key_hash = %(digest)s AND s.{column} = %(ref)s
+   AND (s.sequence_pk IS NULL OR q.state = '{Sequence.READY}')"""  # noqa: S608
+            for column in ("id", "number_id")}
+    INSERT = f"INSERT INTO entries ({', '.join(ENTRY_FIELDS)}, account_id) VALUES "  # noqa: S608
+    ROW = "(" + ", ".join(["%s"] * (len(ENTRY_FIELDS) + 1)) + ")"
+    COUNTER = ("UPDATE series SET last_number = %s, last_entry_id = %s, updated_at = %s "
+               "WHERE id = %s")
+
+    def __enter__(self):
+        self.connection = db.engine.connect()
+        # Autocommit set on psycopg2's connection itself, not through SQLAlchemy's
+        # isolation level, whose reset when the pool takes it back costs a call into libpq.
+        self.connection.connection.driver_connection.autocommit = True
+        self.open = False  # a transaction this store began and has not ended
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            if self.open and not self.connection.invalidated:
+                self.connection.exec_driver_sql("ROLLBACK")
+                self.open = False
+        except Exception:  # noqa: S110 (the connection is dropped below; the error that
+            pass           # brought us here, if any, is the one to report)
+        finally:
+            if self.open:
+                # The state of the transaction begun by hand is unknown: the pool must not
+                # hand this connection to anyone (its reset cannot end such a transaction).
+                self.connection.invalidate()
+            else:
+                self.connection.connection.driver_connection.autocommit = False
+            self.connection.close()
+
+    def read(self, key_digest, lookup, ids):
+        column, ref = lookup
+        self.open = True
+        rows = self.connection.exec_driver_sql(
+            self.READ[column], {"digest": key_digest, "ref": ref, "ids": ids}).all()
+        if not rows:
+            return None, {}
+        width = len(SERIES_FIELDS) + 2
+        existing = {row[width]: tuple(row[width:]) for row in rows if row[width] is not None}
+        return LockedSeries(*rows[0][:width]), existing
+
+    def write(self, entries, series, now):
+        sql, parameters = "COMMIT", []
+        if entries:
+            for values in entries:
+                meta = values[4]
+                parameters += (*values[:4], None if meta is None else json.dumps(meta),
+                               *values[5:], series.account_id)
+            parameters += (entries[-1][2], entries[-1][0], now, series.id)
+            sql = f"{self.INSERT}{', '.join([self.ROW] * len(entries))}; {self.COUNTER}; COMMIT"
+        # On an error the server skips the rest of the message, COMMIT included: the
+        # transaction stays open (and failed) for __exit__ to roll back.
+        self.connection.exec_driver_sql(sql, tuple(parameters))
+        self.open = False
