@@ -101,27 +101,8 @@ def _write_entries(key_digest, lookup, tickets, secret_key):
         series, existing = store.read(key_digest, lookup, sorted({t.entry_id for t in tickets}))
         error = _refusal(key_digest, series)
         if error is None:
-            now, timestamp = utcnow(), int(time.time())
-            number, previous_id = series.last_number, series.last_entry_id
-            entries, answers = [], []
-            for ticket in tickets:
-                earlier = existing.get(ticket.entry_id)
-                if earlier is not None:
-                    answers.append((ticket, _replay(EntryView(*earlier), series.id, ticket)))
-                    continue
-                number += 1
-                code = format_code(series, number)
-                payload = {"id": ticket.entry_id, "cid": series.id}
-                if previous_id:
-                    payload["pid"] = previous_id
-                payload.update(num=code, ts=timestamp)
-                existing[ticket.entry_id] = values = (
-                    ticket.entry_id, series.id, number, code, ticket.meta or None, previous_id,
-                    signing.jws.sign(private_key, kid, payload), ticket.client_sig, now, now,
-                    ticket.digest)
-                entries.append(values)
-                answers.append((ticket, EntryView(*values)))
-                previous_id = ticket.entry_id
+            now = utcnow()
+            entries, answers = _number(series, existing, tickets, kid, private_key, now)
             store.write(entries, series, now)
     if error is not None:
         if error is _UNKNOWN:  # looked up only now, the store's connection given back
@@ -157,6 +138,34 @@ def _refusal(key_digest, series):
             f"Series {series.code} is not registered with AT (its validation code is N/D): "
             "register it (PUT /sequences/:id/register.json) before issuing documents.")
     return None
+
+
+def _number(series, existing, tickets, kid, private_key, now):
+    """The batch's new entries (values in ``batch_store.ENTRY_FIELDS`` order), each with its
+    number, chain link and signature, and each ticket's answer: its entry, the one its id
+    already has, or a conflict."""
+    timestamp = int(time.time())
+    number, previous_id = series.last_number, series.last_entry_id
+    entries, answers = [], []
+    for ticket in tickets:
+        earlier = existing.get(ticket.entry_id)
+        if earlier is not None:
+            answers.append((ticket, _replay(EntryView(*earlier), series.id, ticket)))
+            continue
+        number += 1
+        code = format_code(series, number)
+        payload = {"id": ticket.entry_id, "cid": series.id}
+        if previous_id:
+            payload["pid"] = previous_id
+        payload.update(num=code, ts=timestamp)
+        existing[ticket.entry_id] = values = (
+            ticket.entry_id, series.id, number, code, ticket.meta or None, previous_id,
+            signing.jws.sign(private_key, kid, payload), ticket.client_sig, now, now,
+            ticket.digest)
+        entries.append(values)
+        answers.append((ticket, EntryView(*values)))
+        previous_id = ticket.entry_id
+    return entries, answers
 
 
 def _unknown_series_error(key_digest):
