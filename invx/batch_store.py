@@ -34,6 +34,7 @@ ACCOUNTS, SEQUENCES = Account.__table__, Sequence.__table__
 # An entry as ``read`` returns it, and as ``write`` takes it: values in this order.
 ENTRY_FIELDS = ("id", "series_id", "number", "code", "meta", "previous_id", "sig",
                 "client_sig", "created_at", "updated_at", "request_hash")
+ID, NUMBER, META = (ENTRY_FIELDS.index(name) for name in ("id", "number", "meta"))
 SERIES_FIELDS = ("id", "account_id", "sequence_pk", "doc_type", "validation_code",
                  "at_status", "last_number", "last_entry_id", "prefix", "padding", "suffix",
                  "code")
@@ -119,8 +120,8 @@ class CoreStore:
                 {**dict(zip(ENTRY_FIELDS, values, strict=True)),
                  "account_id": series.account_id} for values in entries])
             self.connection.execute(self.COUNTER, {
-                "series_id": series.id, "last_number": entries[-1][2],
-                "last_entry_id": entries[-1][0], "now": now})
+                "series_id": series.id, "last_number": entries[-1][NUMBER],
+                "last_entry_id": entries[-1][ID], "now": now})
         db.session.commit()
 
 
@@ -190,10 +191,10 @@ SELECT {", ".join(f"s.{name}" for name in SERIES_FIELDS)}, a.api_key_hash, q.clo
         sql, parameters = "COMMIT", []
         if entries:
             for values in entries:
-                meta = values[4]
-                parameters += (*values[:4], None if meta is None else json.dumps(meta),
-                               *values[5:], series.account_id)
-            parameters += (entries[-1][2], entries[-1][0], now, series.id)
+                meta = values[META]
+                parameters += (*values[:META], None if meta is None else json.dumps(meta),
+                               *values[META + 1:], series.account_id)
+            parameters += (entries[-1][NUMBER], entries[-1][ID], now, series.id)
             sql = f"{self.INSERT}{', '.join([self.ROW] * len(entries))}; {self.COUNTER}; COMMIT"
         # On an error the server skips the rest of the message, COMMIT included: the
         # transaction stays open (and failed) for __exit__ to roll back.
