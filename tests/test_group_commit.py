@@ -229,25 +229,108 @@ def test_the_database_keeps_an_entry_in_its_series_account(app, key, series, mak
         db.session.rollback()
 
 
-@requires_postgres
-def test_a_batch_on_postgresql_is_two_round_trips(app, key, series):
-    """BEGIN, the lock and the read in one message; the entries, the counter and COMMIT in
-    another (psycopg2 sends no BEGIN of its own: the store's connection is in autocommit)."""
+def record_statements(app, batches):
+    """Write ``batches`` (lists of tickets) one after another; the statements they sent,
+    each with the id of the psycopg2 connection that sent it."""
     statements = []
 
     def record(conn, cursor, statement, *args):
-        statements.append(statement)
+        statements.append((id(conn.connection.dbapi_connection), statement))
 
     with app.app_context():
         event.listen(db.engine, "before_cursor_execute", record)
-        try:
-            tickets = [ticket() for _ in range(3)]
-            write(app, key, tickets)
-        finally:
+    try:
+        for tickets in batches:
+            write(app, app.config["TEST_KEY"], tickets)
+            assert all(t.error is None for t in tickets), [t.error for t in tickets]
+    finally:
+        with app.app_context():
             event.remove(db.engine, "before_cursor_execute", record)
-    assert [t.outcome()[1].number for t in tickets] == [1, 2, 3]
+    return statements
+
+
+@pytest.fixture
+def keyed_app(app, key):
+    app.config["TEST_KEY"] = key
+    return app
+
+
+@requires_postgres
+def test_a_batch_on_postgresql_is_two_round_trips(keyed_app, series):
+    """BEGIN, the lock and the read in one message; the entries, the counter and COMMIT in
+    another (psycopg2 sends no BEGIN of its own: the store's connection is in autocommit)."""
+    record_statements(keyed_app, [[ticket()]])  # the signing key, read once
+    tickets = [ticket() for _ in range(3)]
+    statements = [sql for _, sql in record_statements(keyed_app, [tickets])]
+    assert [t.outcome()[1].number for t in tickets] == [2, 3, 4]
     assert len(statements) == 2
-    assert statements[0].startswith("BEGIN;") and statements[1].endswith("; COMMIT")
+    assert statements[0].startswith(("BEGIN;", "PREPARE "))
+    assert "EXECUTE invx_lock_id_" in statements[0] and statements[1].endswith("; COMMIT")
+
+
+@requires_postgres
+def test_each_connection_prepares_the_batch_statements_once(keyed_app, series):
+    with keyed_app.app_context():
+        db.engine.dispose()  # fresh connections, none of them prepared
+    statements = record_statements(keyed_app, [[ticket()] for _ in range(6)])
+    reads = [(connection, sql) for connection, sql in statements
+             if "EXECUTE invx_lock_id_" in sql]
+    assert len(reads) == 6
+    first = {}
+    for connection, sql in reads:
+        first.setdefault(connection, sql)
+    for connection, sql in reads:
+        assert ("PREPARE invx_lock_id_" in sql) == (sql is first[connection])
+    assert all("EXECUTE invx_counter_" in sql for _, sql in statements
+               if sql.startswith("INSERT INTO entries"))
+
+
+@requires_postgres
+def test_a_connection_without_the_prepared_statements_goes_on_in_plain_sql(
+        keyed_app, series, monkeypatch):
+    """As behind PgBouncer in transaction mode: the statements prepared on one server
+    connection are missing on the next. The batch is not refused; that connection then
+    uses plain SQL."""
+    record_statements(keyed_app, [[ticket()]])
+    enter = batch_store.PostgresStore.__enter__
+
+    def on_another_server_connection(self):
+        enter(self)
+        self.connection.exec_driver_sql("DEALLOCATE ALL")
+        return self
+
+    monkeypatch.setattr(batch_store.PostgresStore, "__enter__", on_another_server_connection)
+    tickets = [[ticket()] for _ in range(3)]
+    statements = [sql for _, sql in record_statements(keyed_app, tickets)]
+    assert [t[0].outcome()[1].number for t in tickets] == [2, 3, 4]
+    plain = [sql for sql in statements if "FOR UPDATE" in sql and "EXECUTE" not in sql]
+    assert plain  # the batch whose EXECUTE missed was read again, in plain SQL
+    assert any("UPDATE series SET last_number" in sql for sql in statements)
+
+
+@requires_postgres
+def test_statements_prepared_already_are_used(keyed_app, series, monkeypatch):
+    """A connection whose batch failed after preparing them (or, behind PgBouncer, a server
+    connection another client prepared them on) has them already: PREPARE fails, EXECUTE
+    goes on."""
+    record_statements(keyed_app, [[ticket()]])  # the signing key, read once
+    enter = batch_store.PostgresStore.__enter__
+
+    def prepared_unknown_to_the_pool(self):
+        enter(self)
+        self.info.pop(batch_store.PREPARED, None)
+        self.connection.exec_driver_sql(f"DEALLOCATE ALL; {self.PREPARE}")
+        return self
+
+    monkeypatch.setattr(batch_store.PostgresStore, "__enter__", prepared_unknown_to_the_pool)
+    tickets = [ticket()]
+    statements = [sql for _, sql in record_statements(keyed_app, [tickets])]
+    assert tickets[0].outcome()[1].number == 2
+    tried = [n for n, sql in enumerate(statements)
+             if sql.startswith("PREPARE ") and "; BEGIN; " in sql]
+    assert len(tried) == 1  # refused: they exist (SQLSTATE 42P05); then, without PREPARE:
+    read = "BEGIN; " + statements[tried[0]].partition("; BEGIN; ")[2]
+    assert statements[tried[0] + 1:tried[0] + 3] == ["ROLLBACK", read]
 
 
 @requires_postgres
