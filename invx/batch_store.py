@@ -136,33 +136,42 @@ PREPARED = "invx_prepared"  # the key of a pooled connection's ``info`` (Postgre
 
 
 class _Prepared:
-    """A statement with parameters $1, $2..., as SQL ``PREPARE`` and ``EXECUTE`` and as plain
-    SQL for psycopg2, whose placeholders are ``%(name)s`` for the parameters ``names`` (in
-    the order of their numbers) or, without names, ``%s`` in order of appearance."""
+    """A statement with parameters $1, $2..., as SQL ``PREPARE`` and ``EXECUTE`` under
+    ``name``, and as plain SQL for psycopg2, whose placeholders are ``%(name)s`` for the
+    parameters ``names`` (in the order of their numbers) or, without names, ``%s`` in
+    order of appearance."""
 
-    def __init__(self, label, sql, names=()):
+    def __init__(self, name, sql, names=()):
         def placeholder(number):
             return f"%({names[number - 1]})s" if names else "%s"
 
-        # The text's digest in the name: a server connection that PgBouncer shares with
-        # another version of invx never runs that version's statement under this one's name.
-        self.name = f"invx_{label}_{hashlib.sha256(sql.encode()).hexdigest()[:12]}"
-        self.prepare = f"PREPARE {self.name} AS {sql}"
+        self.prepare = f"PREPARE {name} AS {sql}"
         count = len(set(re.findall(r"\$(\d+)", sql)))
-        self.execute = f"EXECUTE {self.name}(" + ", ".join(
+        self.execute = f"EXECUTE {name}(" + ", ".join(
             placeholder(number) for number in range(1, count + 1)) + ")"
         self.plain = re.sub(r"\$(\d+)", lambda match: placeholder(int(match[1])), sql)
+
+
+def _prepared(statements):
+    """{label: _Prepared} for {label: (sql, names)}. The names end in a digest of all the
+    texts: a server connection that PgBouncer shares with another version of invx never
+    runs that version's statement under this one's name, and has all of one version's
+    statements (prepared in one message) or none."""
+    version = hashlib.sha256(repr(sorted(statements.items())).encode()).hexdigest()[:12]
+    return {label: _Prepared(f"invx_{label}_{version}", sql, names)
+            for label, (sql, names) in statements.items()}
 
 
 class PostgresStore:
     """Two round trips, SQL of its own, on a connection of its own in autocommit mode.
 
-    Its three fixed statements are prepared on the server (SQL ``PREPARE``) in the first
-    message a pooled connection sends, and run with ``EXECUTE`` from then on: PostgreSQL
-    then plans them once per connection instead of at every batch (planning was about half
-    of its CPU for a batch of one). Where a connection cannot keep them (PgBouncer in
-    transaction mode hands each transaction another server connection), the first
-    ``EXECUTE`` that misses its statement turns that connection to plain SQL for good, and
+    Its fixed statements (the lock, the read, the counter) are prepared on the server (SQL
+    ``PREPARE``) in the first message a pooled connection sends, and run with ``EXECUTE``
+    from then on: PostgreSQL then plans them once per connection instead of at every batch
+    (planning was about half of its CPU for a batch of one). Where a connection cannot keep
+    them (PgBouncer in transaction mode hands each transaction another server connection),
+    the first ``EXECUTE`` that misses its statement turns that connection to plain SQL for
+    good, and
     the batch goes on."""
 
     # The lock first; then, in a statement of its own (READ COMMITTED: a new snapshot),
@@ -170,12 +179,13 @@ class PostgresStore:
     # the ids already used, one row each (an outer join: the series comes back alone when
     # there are none). $1 is the series' reference, $2 the key's digest, $3 the ids.
     # (S608: the names are this module's constants; every value is a parameter.)
-    LOCK = {column: _Prepared(f"lock_{column}", f"""SELECT 1 FROM series
+    STATEMENTS = _prepared({
+        **{f"lock_{column}": (f"""SELECT 1 FROM series
  WHERE {column} = $1
    AND account_id = (SELECT id FROM accounts WHERE api_key_hash = $2)
-   FOR UPDATE""", ("ref", "digest")) for column in ("id", "number_id")}  # noqa: S608
-    READ = {column: _Prepared(f"read_{column}", f"""SELECT {
-        ", ".join(f"s.{name}" for name in SERIES_FIELDS)}, a.api_key_hash, q.closed_as,
+   FOR UPDATE""", ("ref", "digest")) for column in ("id", "number_id")},  # noqa: S608
+        **{f"read_{column}": (f"""SELECT {
+            ", ".join(f"s.{name}" for name in SERIES_FIELDS)}, a.api_key_hash, q.closed_as,
        {", ".join(f"e.{name}" for name in ENTRY_FIELDS)}
   FROM series s
   JOIN accounts a ON a.id = s.account_id
@@ -183,12 +193,11 @@ class PostgresStore:
   LEFT JOIN entries e ON e.account_id = s.account_id AND e.id = ANY($3)
  WHERE s.{column} = $1 AND a.api_key_hash = $2
    AND (s.sequence_pk IS NULL OR q.state = '{Sequence.READY}')""",  # noqa: S608
-                                    ("ref", "digest", "ids"))
-            for column in ("id", "number_id")}
-    COUNTER = _Prepared("counter", "UPDATE series SET last_number = $1, last_entry_id = $2, "
-                        "updated_at = $3 WHERE id = $4")
-    PREPARE = "; ".join(statement.prepare for statement in
-                        (*LOCK.values(), *READ.values(), COUNTER))
+                                  ("ref", "digest", "ids")) for column in ("id", "number_id")},
+        "counter": ("UPDATE series SET last_number = $1, last_entry_id = $2, updated_at = $3 "
+                    "WHERE id = $4", ()),
+    })
+    PREPARE = "; ".join(statement.prepare for statement in STATEMENTS.values())
     INSERT = f"INSERT INTO entries ({', '.join(ENTRY_FIELDS)}, account_id) VALUES "  # noqa: S608
     ROW = "(" + ", ".join(["%s"] * (len(ENTRY_FIELDS) + 1)) + ")"
 
@@ -244,7 +253,7 @@ class PostgresStore:
         return LockedSeries(*rows[0][:width]), existing
 
     def _read(self, column, parameters, prepared):
-        lock, read = self.LOCK[column], self.READ[column]
+        lock, read = self.STATEMENTS[f"lock_{column}"], self.STATEMENTS[f"read_{column}"]
         sql = (f"BEGIN; {lock.execute}; {read.execute}" if prepared else
                f"{self.PREPARE}; BEGIN; {lock.execute}; {read.execute}" if prepared is None else
                f"BEGIN; {lock.plain}; {read.plain}")
@@ -261,7 +270,8 @@ class PostgresStore:
                 parameters += (*values[:META], None if meta is None else json.dumps(meta),
                                *values[META + 1:], series.account_id)
             parameters += (entries[-1][NUMBER], entries[-1][ID], now, series.id)
-            counter = self.COUNTER.execute if self.info[PREPARED] else self.COUNTER.plain
+            counter = self.STATEMENTS["counter"]
+            counter = counter.execute if self.info[PREPARED] else counter.plain
             sql = f"{self.INSERT}{', '.join([self.ROW] * len(entries))}; {counter}; COMMIT"
         # On an error the server skips the rest of the message, COMMIT included: the
         # transaction stays open (and failed) for __exit__ to roll back.
