@@ -171,8 +171,7 @@ class PostgresStore:
     (planning was about half of its CPU for a batch of one). Where a connection cannot keep
     them (PgBouncer in transaction mode hands each transaction another server connection),
     the first ``EXECUTE`` that misses its statement turns that connection to plain SQL for
-    good, and
-    the batch goes on."""
+    good, and the batch goes on."""
 
     # The lock first; then, in a statement of its own (READ COMMITTED: a new snapshot),
     # the series as it is once the lock is granted, its sequence's "closing" included, and
