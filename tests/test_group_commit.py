@@ -229,7 +229,7 @@ def test_the_database_keeps_an_entry_in_its_series_account(app, key, series, mak
         db.session.rollback()
 
 
-def record_statements(app, batches):
+def record_statements(app, key, batches):
     """Write ``batches`` (lists of tickets) one after another; the statements they sent,
     each with the id of the psycopg2 connection that sent it."""
     statements = []
@@ -241,7 +241,7 @@ def record_statements(app, batches):
         event.listen(db.engine, "before_cursor_execute", record)
     try:
         for tickets in batches:
-            write(app, app.config["TEST_KEY"], tickets)
+            write(app, key, tickets)
             assert all(t.error is None for t in tickets), [t.error for t in tickets]
     finally:
         with app.app_context():
@@ -249,19 +249,13 @@ def record_statements(app, batches):
     return statements
 
 
-@pytest.fixture
-def keyed_app(app, key):
-    app.config["TEST_KEY"] = key
-    return app
-
-
 @requires_postgres
-def test_a_batch_on_postgresql_is_two_round_trips(keyed_app, series):
+def test_a_batch_on_postgresql_is_two_round_trips(app, key, series):
     """BEGIN, the lock and the read in one message; the entries, the counter and COMMIT in
     another (psycopg2 sends no BEGIN of its own: the store's connection is in autocommit)."""
-    record_statements(keyed_app, [[ticket()]])  # the signing key, read once
+    record_statements(app, key, [[ticket()]])  # the signing key, read once
     tickets = [ticket() for _ in range(3)]
-    statements = [sql for _, sql in record_statements(keyed_app, [tickets])]
+    statements = [sql for _, sql in record_statements(app, key, [tickets])]
     assert [t.outcome()[1].number for t in tickets] == [2, 3, 4]
     assert len(statements) == 2
     assert statements[0].startswith(("BEGIN;", "PREPARE "))
@@ -269,10 +263,10 @@ def test_a_batch_on_postgresql_is_two_round_trips(keyed_app, series):
 
 
 @requires_postgres
-def test_each_connection_prepares_the_batch_statements_once(keyed_app, series):
-    with keyed_app.app_context():
+def test_each_connection_prepares_the_batch_statements_once(app, key, series):
+    with app.app_context():
         db.engine.dispose()  # fresh connections, none of them prepared
-    statements = record_statements(keyed_app, [[ticket()] for _ in range(6)])
+    statements = record_statements(app, key, [[ticket()] for _ in range(6)])
     reads = [(connection, sql) for connection, sql in statements
              if "EXECUTE invx_lock_id_" in sql]
     assert len(reads) == 6
@@ -287,11 +281,11 @@ def test_each_connection_prepares_the_batch_statements_once(keyed_app, series):
 
 @requires_postgres
 def test_a_connection_without_the_prepared_statements_goes_on_in_plain_sql(
-        keyed_app, series, monkeypatch):
+        app, key, series, monkeypatch):
     """As behind PgBouncer in transaction mode: the statements prepared on one server
     connection are missing on the next. The batch is not refused; that connection then
     uses plain SQL."""
-    record_statements(keyed_app, [[ticket()]])
+    record_statements(app, key, [[ticket()]])
     enter = batch_store.PostgresStore.__enter__
 
     def on_another_server_connection(self):
@@ -301,7 +295,7 @@ def test_a_connection_without_the_prepared_statements_goes_on_in_plain_sql(
 
     monkeypatch.setattr(batch_store.PostgresStore, "__enter__", on_another_server_connection)
     tickets = [[ticket()] for _ in range(3)]
-    statements = [sql for _, sql in record_statements(keyed_app, tickets)]
+    statements = [sql for _, sql in record_statements(app, key, tickets)]
     assert [t[0].outcome()[1].number for t in tickets] == [2, 3, 4]
     plain = [sql for sql in statements if "FOR UPDATE" in sql and "EXECUTE" not in sql]
     assert plain  # the batch whose EXECUTE missed was read again, in plain SQL
@@ -309,11 +303,11 @@ def test_a_connection_without_the_prepared_statements_goes_on_in_plain_sql(
 
 
 @requires_postgres
-def test_statements_prepared_already_are_used(keyed_app, series, monkeypatch):
+def test_statements_prepared_already_are_used(app, key, series, monkeypatch):
     """A connection whose batch failed after preparing them (or, behind PgBouncer, a server
     connection another client prepared them on) has them already: PREPARE fails, EXECUTE
     goes on."""
-    record_statements(keyed_app, [[ticket()]])  # the signing key, read once
+    record_statements(app, key, [[ticket()]])  # the signing key, read once
     enter = batch_store.PostgresStore.__enter__
 
     def prepared_unknown_to_the_pool(self):
@@ -324,7 +318,7 @@ def test_statements_prepared_already_are_used(keyed_app, series, monkeypatch):
 
     monkeypatch.setattr(batch_store.PostgresStore, "__enter__", prepared_unknown_to_the_pool)
     tickets = [ticket()]
-    statements = [sql for _, sql in record_statements(keyed_app, [tickets])]
+    statements = [sql for _, sql in record_statements(app, key, [tickets])]
     assert tickets[0].outcome()[1].number == 2
     tried = [n for n, sql in enumerate(statements)
              if sql.startswith("PREPARE ") and "; BEGIN; " in sql]
