@@ -197,6 +197,14 @@ class PostgresStore:
                     "WHERE id = $4", ()),
     })
     PREPARE = "; ".join(statement.prepare for statement in STATEMENTS.values())
+    # The transaction begins with sequential scans ruled out, so that every plan of these
+    # statements is made with them ruled out: PostgreSQL keeps a prepared statement's plan
+    # (a generic one from its sixth execution) for the connection's life, and a plan made
+    # while a table was small would scan all of it at every batch once it is large (seen:
+    # the database's CPU per request growing from 0.25 to 1.1 ms over six runs of 5 s on
+    # one hot series). Each statement finds its rows through a unique index, which is the
+    # right plan at any size. SET LOCAL ends with the transaction.
+    BEGIN = "BEGIN; SET LOCAL enable_seqscan = off"
     INSERT = f"INSERT INTO entries ({', '.join(ENTRY_FIELDS)}, account_id) VALUES "  # noqa: S608
     ROW = "(" + ", ".join(["%s"] * (len(ENTRY_FIELDS) + 1)) + ")"
 
@@ -253,9 +261,9 @@ class PostgresStore:
 
     def _read(self, column, parameters, prepared):
         lock, read = self.STATEMENTS[f"lock_{column}"], self.STATEMENTS[f"read_{column}"]
-        sql = (f"BEGIN; {lock.execute}; {read.execute}" if prepared else
-               f"{self.PREPARE}; BEGIN; {lock.execute}; {read.execute}" if prepared is None else
-               f"BEGIN; {lock.plain}; {read.plain}")
+        sql = (f"{self.BEGIN}; {lock.execute}; {read.execute}" if prepared else
+               f"{self.PREPARE}; {self.BEGIN}; {lock.execute}; {read.execute}"
+               if prepared is None else f"{self.BEGIN}; {lock.plain}; {read.plain}")
         rows = self.connection.exec_driver_sql(sql, parameters).all()
         # Set only once it worked: the statements are known to be there from now on.
         self.info[PREPARED] = prepared is not False

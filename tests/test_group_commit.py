@@ -214,7 +214,7 @@ def _wait_until_a_statement_waits_for_a_lock():
 
 
 def test_the_database_keeps_an_entry_in_its_series_account(app, key, series, make_account):
-    """What lets a unique (account, id) stand for a unique (series, id) as well."""
+    """What lets a unique (id, account) stand for a unique (series, id) as well."""
     first = ticket()
     write(app, key, [first])
     make_account("other", fiscal_id="555555550")
@@ -325,6 +325,103 @@ def test_statements_prepared_already_are_used(app, key, series, monkeypatch):
     assert len(tried) == 1  # refused: they exist (SQLSTATE 42P05); then, without PREPARE:
     read = "BEGIN; " + statements[tried[0]].partition("; BEGIN; ")[2]
     assert statements[tried[0] + 1:tried[0] + 3] == ["ROLLBACK", read]
+
+
+def _many_small_accounts(connection, accounts, entries_each):
+    """``accounts`` accounts of one series and ``entries_each`` entries each, in SQL."""
+    connection.execute(text(
+        "INSERT INTO accounts (name, country, fiscal_id, tax_authority, api_key_hash, "
+        "created_at) SELECT 'small-' || i, 'ES', 'B1', 'none', md5('k' || i) || md5('h' || i), "
+        "now() FROM generate_series(1, :n) AS i"), {"n": accounts})
+    connection.execute(text(
+        "INSERT INTO series (id, account_id, last_number, at_status, start, prefix, padding, "
+        "suffix, created_at, updated_at) SELECT md5('s' || id)::uuid::text, id, 0, 'n/a', 1, "
+        "'', 1, '', now(), now() FROM accounts WHERE name LIKE 'small-%'"))
+    _fill(connection, "SELECT id, account_id FROM series WHERE id IN (SELECT md5('s' || id)::"
+          "uuid::text FROM accounts WHERE name LIKE 'small-%')", entries_each)
+
+
+def _fill(connection, series_query, count, first=1):
+    """``count`` entries (not chained, not signed) in each series ``series_query`` gives,
+    numbered from ``first``."""
+    connection.execute(text(
+        "INSERT INTO entries (id, series_id, account_id, number, code, sig, request_hash, "
+        f"created_at, updated_at) SELECT gen_random_uuid()::text, s.id, s.account_id, i, "
+        f"'x', 'x', 'x', now(), now() FROM ({series_query}) AS s, "
+        "generate_series(:first, :first + :n - 1) AS i"), {"n": count, "first": first})
+
+
+ARCHIVE = "0b8c2a6e-56b5-4c6c-9c1e-1a2b3c4d5e6f"
+
+
+def _kept_read_plan(app, key, grow):
+    """The plan of a batch's read as a connection keeps it: made (the generic one, as from
+    the sixth execution of a prepared statement) in a batch's transaction, then used once
+    ``grow(connection)`` has added entries in that transaction."""
+    ids = [str(uuid.uuid4()) for _ in range(16)]
+    parameters = {"ref": SALES, "digest": hash_api_key(key), "ids": ids}
+    read = batch_store.PostgresStore.STATEMENTS["read_id"]
+    with app.app_context(), batch_store.open_store() as store:
+        store.read(hash_api_key(key), ("id", SALES), ids)  # the store's own transaction
+        connection = store.connection
+        name = read.prepare.split()[1]  # prepared anew: no plan from an earlier test
+        connection.exec_driver_sql(f"DEALLOCATE {name}; {read.prepare}; "
+                                   "SET LOCAL plan_cache_mode = force_generic_plan")
+        connection.exec_driver_sql(f"EXPLAIN {read.execute}", parameters)
+        grow(connection)
+        plan = connection.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {read.execute}",
+                                          parameters).scalar()
+    scan = next(node for node in _plan_nodes(plan[0]["Plan"])
+                if node.get("Relation Name") == "entries")
+    return scan
+
+
+def _assert_found_by_id(scan):
+    """An index scan, or a bitmap one, whose index condition holds the ids; no entry read
+    only to be thrown away."""
+    assert any("(id)::text = ANY" in node.get("Index Cond", "")
+               for node in _plan_nodes(scan)), scan
+    assert scan.get("Rows Removed by Filter", 0) == 0, scan
+
+
+def _grow_archive(connection):
+    _fill(connection, f"SELECT id, account_id FROM series WHERE id = '{ARCHIVE}'", 3000,
+          first=1001)
+
+
+@requires_postgres
+def test_a_batch_finds_its_ids_by_id_however_large_its_account(app, key, series, client):
+    """With the account first in the unique index on entries, a generic plan (which sizes
+    an account by the average one) walked all of a large account's entries at every batch,
+    filtering them by id. The index is (id, account): it can only be probed by id."""
+    put_series(client, {"Authorization": f"Bearer {key}"}, ARCHIVE, name="Archive",
+               prefix="A-")
+    with app.app_context(), db.engine.begin() as connection:
+        _many_small_accounts(connection, accounts=200, entries_each=5)
+        connection.execute(text("ANALYZE accounts; ANALYZE series; ANALYZE entries"))
+    _assert_found_by_id(_kept_read_plan(app, key, _grow_archive))
+
+
+@requires_postgres
+def test_a_plan_made_while_the_table_was_small_still_finds_ids_by_id(app, key, series,
+                                                                      client):
+    """A plan made while the table was small (a new database, statistics not refreshed
+    yet) is a sequential scan, which reads all of the table at every batch once it has
+    grown: the store's transactions rule sequential scans out, so no plan of its statements
+    is one."""
+    put_series(client, {"Authorization": f"Bearer {key}"}, ARCHIVE, name="Archive",
+               prefix="A-")
+    with app.app_context(), db.engine.begin() as connection:
+        connection.execute(text("TRUNCATE entries"))
+        _fill(connection, f"SELECT id, account_id FROM series WHERE id = '{ARCHIVE}'", 100)
+        connection.execute(text("ANALYZE entries"))
+    _assert_found_by_id(_kept_read_plan(app, key, _grow_archive))
+
+
+def _plan_nodes(node):
+    yield node
+    for child in node.get("Plans", ()):
+        yield from _plan_nodes(child)
 
 
 @requires_postgres
