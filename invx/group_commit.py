@@ -2,9 +2,11 @@
 
 Within one process, requests for the same series queue up; one of them (the leader) takes
 the whole queue and writes it in one transaction (``issuing``: every entry with its own
-number, chain link and signature, one commit, one disk flush). Each request is answered
-only after that commit. Then the leader hands over to the first request that queued
-meanwhile.
+number, chain link and signature, one commit, one disk flush). It takes the queue only
+once the series' row lock is granted, so the requests that came while it waited for the
+lock (another process's batch holds it until its flush) join its batch instead of waiting
+for the next one. Each request is answered only after that commit. Then the leader hands
+over to the first request that queued meanwhile.
 Across processes the series' row lock still serializes batches, so correctness never
 depends on the coalescing. Requests for different series never wait for each other.
 """
@@ -62,8 +64,9 @@ def _forget(key, batcher):
 
 def submit(key, ticket, write_batch):
     """Queue ``ticket`` for the series ``key``; returns its result once its batch is
-    committed. ``write_batch(tickets)`` writes a batch and sets each ticket's result or
-    error; it runs in the leader's thread."""
+    committed. ``write_batch(take)`` runs in the leader's thread: ``take()`` gives it the
+    batch (the requests queued by then, the leader's first; the same list if called
+    again), and it sets each of their results or errors."""
     batcher = _batcher(key)
     with batcher.lock:
         batcher.queue.append(ticket)
@@ -73,11 +76,21 @@ def submit(key, ticket, write_batch):
         ticket.wakeup.wait()  # a result, or the lead
         if not ticket.leader:
             return ticket.outcome()
-    with batcher.lock:
-        batch, batcher.queue = batcher.queue[:MAX_BATCH], batcher.queue[MAX_BATCH:]
+    batch = []
+
+    def take():
+        if not batch:
+            with batcher.lock:
+                batch[:], batcher.queue = batcher.queue[:MAX_BATCH], batcher.queue[MAX_BATCH:]
+        return batch
+
     try:
-        write_batch(batch)
+        write_batch(take)
     except BaseException as error:  # the whole batch failed: every request learns it
+        if not batch:  # before it was taken: the leader's own request only
+            with batcher.lock:
+                batcher.queue.remove(ticket)
+            batch.append(ticket)
         for waiting in batch:
             if waiting.result is None and waiting.error is None:
                 waiting.error = error

@@ -71,22 +71,24 @@ def issue_entry(key_digest, series_ref, entry_id, meta, client_sig, secret_key):
                                  meta, client_sig)
     return group_commit.submit(
         (db.engine, key_digest, lookup), ticket,
-        lambda tickets: _write_batch(key_digest, lookup, tickets, secret_key))
+        lambda take: _write_batch(key_digest, lookup, take, secret_key))
 
 
-def _write_batch(key_digest, lookup, tickets, secret_key):
-    """Write a batch in one transaction; on a conflict with another process, one by one."""
+def _write_batch(key_digest, lookup, take, secret_key):
+    """Write a batch in one transaction; on a conflict with another process, one by one.
+    ``take()`` gives the batch's tickets, called once the series is locked (and again for
+    the same list)."""
     try:
-        _write_entries(key_digest, lookup, tickets, secret_key)
+        _write_entries(key_digest, lookup, take, secret_key)
         return
     except IntegrityError:
         # An id another process used after this batch read the used ids (the INSERT hit a
         # unique constraint): redo the requests one at a time; each read now sees it.
         pass
-    for ticket in tickets:
+    for ticket in take():
         for _ in range(MAX_ATTEMPTS):
             try:
-                _write_entries(key_digest, lookup, [ticket], secret_key)
+                _write_entries(key_digest, lookup, lambda ticket=ticket: [ticket], secret_key)
                 break
             except IntegrityError:
                 pass
@@ -94,10 +96,14 @@ def _write_batch(key_digest, lookup, tickets, secret_key):
             ticket.error = errors.ApiConflict("This entry id is being used concurrently; retry.")
 
 
-def _write_entries(key_digest, lookup, tickets, secret_key):
-    """One transaction: every ticket gets its result or its error once it is committed."""
+def _write_entries(key_digest, lookup, take, secret_key):
+    """One transaction: every ticket gets its result or its error once it is committed.
+    The tickets are taken once the series is locked: those that came while the lock was
+    awaited are in the batch."""
     kid, private_key = _signer(secret_key)
     with batch_store.open_store() as store:
+        store.lock(key_digest, lookup)
+        tickets = take()
         series, existing = store.read(key_digest, lookup, sorted({t.entry_id for t in tickets}))
         error = _refusal(key_digest, series)
         if error is None:

@@ -35,7 +35,7 @@ def patch_stores(monkeypatch, method, wrap):
 
 def write(app, key, tickets, series_id=SALES):
     with app.app_context():
-        issuing._write_batch(hash_api_key(key), ("id", series_id), tickets,
+        issuing._write_batch(hash_api_key(key), ("id", series_id), lambda: tickets,
                              app.config["INVX_SECRET_KEY"])
 
 
@@ -84,7 +84,8 @@ def test_a_failed_commit_tells_no_request_it_has_a_number(app, key, series, monk
 def test_concurrent_requests_are_coalesced_and_the_lead_is_handed_over():
     batches, release = [], threading.Event()
 
-    def write_batch(tickets):
+    def write_batch(take):
+        tickets = take()
         batches.append([t.entry_id for t in tickets])
         if len(batches) == 1:
             assert release.wait(5)  # hold the first batch while others queue
@@ -110,6 +111,49 @@ def test_concurrent_requests_are_coalesced_and_the_lead_is_handed_over():
     assert [len(b) for b in batches] == [1, 5]  # five requests, one transaction
     assert all(t.outcome() == t.entry_id for t in tickets)
     assert key not in group_commit._batchers  # idle: forgotten
+
+
+def test_a_batch_that_fails_before_taking_its_requests_fails_the_leaders_alone():
+    """The leader takes its batch only once the series is locked: if it fails before (the
+    database is unreachable, say), the requests queued meanwhile are not failed with it;
+    the next of them leads."""
+    calls, queued = [], threading.Event()
+
+    def write_batch(take):
+        calls.append(1)
+        if len(calls) == 1:
+            assert queued.wait(5)
+            raise RuntimeError("could not lock the series")
+        for t in take():
+            t.result = t.entry_id
+
+    key = ("test", str(uuid.uuid4()))
+    tickets = [ticket() for _ in range(3)]
+    outcomes = {}
+
+    def submit(t):
+        try:
+            outcomes[t.entry_id] = group_commit.submit(key, t, write_batch)
+        except RuntimeError as error:
+            outcomes[t.entry_id] = error
+
+    threads = [threading.Thread(target=submit, args=(t,)) for t in tickets]
+    threads[0].start()
+    while not calls:
+        time.sleep(0.001)
+    for thread in threads[1:]:
+        thread.start()
+    deadline = time.monotonic() + 5
+    while len(group_commit._batchers[key].queue) < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    queued.set()
+    for thread in threads:
+        thread.join(5)
+    assert isinstance(outcomes[tickets[0].entry_id], RuntimeError)
+    assert [outcomes[t.entry_id] for t in tickets[1:]] == [t.entry_id for t in tickets[1:]]
+    assert len(calls) == 2  # the two others, in one batch
+    assert key not in group_commit._batchers
 
 
 def test_an_answer_comes_only_after_its_batch_is_committed(client, key, series, monkeypatch):
@@ -202,6 +246,49 @@ def test_a_sequence_closing_while_a_batch_waits_for_the_lock_stops_that_batch(
     assert count == 0
 
 
+@requires_postgres
+def test_requests_that_come_while_the_lock_is_awaited_join_that_batch(app, client, key,
+                                                                      series, monkeypatch):
+    """The leader takes its batch once the series' row lock is granted: the requests that
+    queued while another process's batch held it are written with it, in one
+    transaction, instead of waiting for the next one."""
+    written = []
+
+    def recording(write_and_commit):
+        def record(store, entries, *args):
+            written.append(len(entries))
+            write_and_commit(store, entries, *args)
+        return record
+
+    patch_stores(monkeypatch, "write", recording)
+    auth = {"Authorization": f"Bearer {key}"}
+    answers = []
+    writers = [threading.Thread(target=lambda: answers.append(put_entry(client, auth)),
+                                daemon=True) for _ in range(5)]
+    with app.app_context():
+        queue = (db.engine, hash_api_key(key), ("id", SALES))
+        holder = db.engine.connect()  # an in-flight batch of another process
+        try:
+            holder.execute(text("SELECT 1 FROM series WHERE id = :id FOR UPDATE"),
+                           {"id": SALES})
+            writers[0].start()
+            _wait_until_a_statement_waits_for_a_lock()  # the leader, with its request alone
+            for writer in writers[1:]:
+                writer.start()
+            deadline = time.monotonic() + 10
+            while sum(not t.leader for t in group_commit._batchers[queue].queue) < 4:
+                assert time.monotonic() < deadline, "the requests did not queue"
+                time.sleep(0.001)
+        finally:
+            holder.commit()
+            holder.close()
+    for writer in writers:
+        writer.join(10)
+    assert written == [5]
+    assert sorted(answer.get_json()["code"] for answer in answers) == [
+        f"INV-0000{n}-F1" for n in range(1, 6)]
+
+
 def _wait_until_a_statement_waits_for_a_lock():
     deadline = time.monotonic() + 10
     while True:
@@ -250,16 +337,18 @@ def record_statements(app, key, batches):
 
 
 @requires_postgres
-def test_a_batch_on_postgresql_is_two_round_trips(app, key, series):
-    """BEGIN, the lock and the read in one message; the entries, the counter and COMMIT in
-    another (psycopg2 sends no BEGIN of its own: the store's connection is in autocommit)."""
+def test_a_batch_on_postgresql_is_three_round_trips(app, key, series):
+    """BEGIN and the lock in one message; the read; the entries, the counter and COMMIT
+    (psycopg2 sends no BEGIN of its own: the store's connection is in autocommit)."""
     record_statements(app, key, [[ticket()]])  # the signing key, read once
     tickets = [ticket() for _ in range(3)]
     statements = [sql for _, sql in record_statements(app, key, [tickets])]
     assert [t.outcome()[1].number for t in tickets] == [2, 3, 4]
-    assert len(statements) == 2
+    assert len(statements) == 3
     assert statements[0].startswith(("BEGIN;", "PREPARE "))
-    assert "EXECUTE invx_lock_id_" in statements[0] and statements[1].endswith("; COMMIT")
+    assert statements[0].endswith(")") and "EXECUTE invx_lock_id_" in statements[0]
+    assert statements[1].startswith("EXECUTE invx_read_id_")
+    assert statements[2].endswith("; COMMIT")
 
 
 @requires_postgres
@@ -362,7 +451,8 @@ def _kept_read_plan(app, key, grow):
     parameters = {"ref": SALES, "digest": hash_api_key(key), "ids": ids}
     read = batch_store.PostgresStore.STATEMENTS["read_id"]
     with app.app_context(), batch_store.open_store() as store:
-        store.read(hash_api_key(key), ("id", SALES), ids)  # the store's own transaction
+        store.lock(hash_api_key(key), ("id", SALES))  # the store's own transaction
+        store.read(hash_api_key(key), ("id", SALES), ids)
         connection = store.connection
         name = read.prepare.split()[1]  # prepared anew: no plan from an earlier test
         connection.exec_driver_sql(f"DEALLOCATE {name}; {read.prepare}; "

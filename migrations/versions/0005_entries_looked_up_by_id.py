@@ -1,5 +1,4 @@
-"""Entries: the unique (account, id) becomes (id, account); no foreign key of their own to
-accounts.
+"""Entries: a unique (id, account) instead of (account, id), and no foreign key to accounts.
 
 A batch of entries looks its ids up in the account (``e.account_id = s.account_id AND e.id
 = ANY($3)``), with a plan PostgreSQL keeps for the connection (a prepared statement). With
