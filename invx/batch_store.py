@@ -1,21 +1,20 @@
 """The reads and writes of one batch of entries (``issuing`` decides what they hold).
 
-A batch locks its series' row until the commit (``lock``); only then does ``issuing`` take
-the requests queued for it, so that those that came while the lock was awaited are in the
-batch. It reads the series and the entries its ids already have in the account
-(``read``); then it writes its entries, the series' counter, and commits (``write``). Two
-ways:
+A batch locks its series' row until the commit and reads the series and the entries its
+ids already have in the account (``read``). Then ``issuing`` takes the requests that
+queued while the lock was awaited, and looks up their ids as well (``used``), so that
+they are in this batch rather than the next. Then it writes its entries, the series'
+counter, and commits (``write``). Two ways:
 
 - ``CoreStore``, any database (SQLite in practice): SQLAlchemy Core statements in the ORM
   session's transaction, one round trip each.
-- ``PostgresStore``: the same work in three round trips: ``BEGIN`` and the lock; the read;
-  the entries, the counter and ``COMMIT``. The connection is in autocommit mode, so
-  psycopg2 sends no ``BEGIN`` of its own. On two shared cores a round trip costs about as
-  much CPU as everything else a small batch does (session 5: one batch went from seven to
-  three, the pool's ping included; see docs/performance.md); the round trip between the
-  lock and the read (session 7) paid for itself twice over in larger batches. Its fixed
-  statements are prepared once per connection, so PostgreSQL does not plan them at every
-  batch.
+- ``PostgresStore``: the same work in two round trips (three when requests came while the
+  lock was awaited): ``BEGIN``, the lock and the read; the late requests' ids; the
+  entries, the counter and ``COMMIT``. The connection is in autocommit mode, so psycopg2
+  sends no ``BEGIN`` of its own. On two shared cores a round trip costs about as much CPU
+  as everything else a small batch does (session 5: one batch went from seven to three,
+  the pool's ping included; see docs/performance.md). Its fixed statements are prepared
+  once per connection, so PostgreSQL does not plan them at every batch.
 
 Both take the same row lock and leave the same rows, so processes using either can number
 one series together. Either way, an id that another process used meanwhile (in another
@@ -79,9 +78,8 @@ class CoreStore:
 
     # The entries the batch's ids already have in the account.
     USED = (select(*(ENTRIES.c[name] for name in ENTRY_FIELDS))
-            .join_from(ENTRIES, ACCOUNTS, ACCOUNTS.c.id == ENTRIES.c.account_id)
-            .where(ACCOUNTS.c.api_key_hash == bindparam("digest"),
-                   ENTRIES.c.id.in_(bindparam("ids", expanding=True))))
+            .where(ENTRIES.c.id.in_(bindparam("ids", expanding=True)),
+                   ENTRIES.c.account_id == bindparam("account")))
     # The series whose ``column`` is ``ref`` among those the account's clients can see,
     # locked (FOR UPDATE OF series) until the commit.
     LOCKED = {column: select(*(SERIES.c[name] for name in SERIES_FIELDS),
@@ -107,21 +105,22 @@ class CoreStore:
         if db.session().in_transaction():
             db.session.rollback()
 
-    def lock(self, key_digest, lookup):
-        """Lock the series' row (on SQLite, the database) until the commit."""
-        column, ref = lookup
-        self.row = self.connection.execute(self.LOCKED[column],
-                                           {"digest": key_digest, "ref": ref}).first()
-
     def read(self, key_digest, lookup, ids):
-        """(LockedSeries or None, {id: entry values} of the ids already used)."""
-        used = self.connection.execute(self.USED, {"digest": key_digest, "ids": ids})
-        existing = {row[0]: tuple(row) for row in used}
-        if self.row is None:
-            return None, existing
-        closed_as = None if self.row.sequence_pk is None else self.connection.execute(
-            self.CLOSED_AS, {"pk": self.row.sequence_pk}).scalar()
-        return LockedSeries(*self.row, closed_as), existing
+        """(LockedSeries or None, {id: entry values} of the ids already used), the series'
+        row locked (on SQLite, the database) until the commit."""
+        column, ref = lookup
+        row = self.connection.execute(self.LOCKED[column],
+                                      {"digest": key_digest, "ref": ref}).first()
+        if row is None:
+            return None, {}
+        closed_as = None if row.sequence_pk is None else self.connection.execute(
+            self.CLOSED_AS, {"pk": row.sequence_pk}).scalar()
+        return LockedSeries(*row, closed_as), self.used(row, ids)
+
+    def used(self, series, ids):
+        """{id: entry values} of the ids already used in the series' account."""
+        return {row[0]: tuple(row) for row in self.connection.execute(
+            self.USED, {"account": series.account_id, "ids": ids})}
 
     def write(self, entries, series, now):
         """Insert ``entries`` (with account ``series.account_id``), move the counter to the
@@ -169,9 +168,10 @@ def _prepared(statements):
 
 
 class PostgresStore:
-    """Three round trips, SQL of its own, on a connection of its own in autocommit mode.
+    """Two or three round trips, SQL of its own, on a connection of its own in autocommit
+    mode.
 
-    Its fixed statements (the lock, the read, the counter) are prepared on the server (SQL
+    Its fixed statements (the lock, the reads, the counter) are prepared on the server (SQL
     ``PREPARE``) in the first message a pooled connection sends, and run with ``EXECUTE``
     from then on: PostgreSQL then plans them once per connection instead of at every batch
     (planning was about half of its CPU for a batch of one). Where a connection cannot keep
@@ -199,6 +199,9 @@ class PostgresStore:
  WHERE s.{column} = $1 AND a.api_key_hash = $2
    AND (s.sequence_pk IS NULL OR q.state = '{Sequence.READY}')""",  # noqa: S608
                                   ("ref", "digest", "ids")) for column in ("id", "number_id")},
+        # The ids of the requests taken once the lock was granted. $1 the ids, $2 the account.
+        "used": (f"SELECT {', '.join(ENTRY_FIELDS)} FROM entries "  # noqa: S608
+                 "WHERE id = ANY($1) AND account_id = $2", ("ids", "account")),
         "counter": ("UPDATE series SET last_number = $1, last_entry_id = $2, updated_at = $3 "
                     "WHERE id = $4", ()),
     })
@@ -241,20 +244,14 @@ class PostgresStore:
                 self.connection.connection.driver_connection.autocommit = False
             self.connection.close()
 
-    def lock(self, key_digest, lookup):
-        """``BEGIN`` and the series' row lock, in one message (the first on a pooled
-        connection prepares the statements as well)."""
+    def read(self, key_digest, lookup, ids):
         column, ref = lookup
-        parameters = {"digest": key_digest, "ref": ref}
-        lock = self.STATEMENTS[f"lock_{column}"]
+        parameters = {"digest": key_digest, "ref": ref, "ids": ids}
         self.open = True
         prepared = self.info.get(PREPARED)
         while True:
-            sql = (f"{self.BEGIN}; {lock.execute}" if prepared else
-                   f"{self.PREPARE}; {self.BEGIN}; {lock.execute}" if prepared is None else
-                   f"{self.BEGIN}; {lock.plain}")
             try:
-                self.connection.exec_driver_sql(sql, parameters)
+                rows = self._read(column, parameters, prepared)
                 break
             except DBAPIError as error:
                 code = getattr(error.orig, "pgcode", None)
@@ -265,21 +262,29 @@ class PostgresStore:
                 # statements missing (PgBouncer again) mean plain SQL on this connection.
                 self.connection.exec_driver_sql("ROLLBACK")
                 prepared = prepared is None and code == DUPLICATE_PREPARED
-        # Set only once it worked: the statements are known to be there from now on.
-        self.info[PREPARED] = prepared is not False
-
-    def read(self, key_digest, lookup, ids):
-        """In a statement of its own after the lock (READ COMMITTED: a new snapshot)."""
-        column, ref = lookup
-        read = self.STATEMENTS[f"read_{column}"]
-        rows = self.connection.exec_driver_sql(
-            read.execute if self.info[PREPARED] else read.plain,
-            {"digest": key_digest, "ref": ref, "ids": ids}).all()
         if not rows:
             return None, {}
         width = len(SERIES_FIELDS) + 2
         existing = {row[width]: tuple(row[width:]) for row in rows if row[width] is not None}
         return LockedSeries(*rows[0][:width]), existing
+
+    def _read(self, column, parameters, prepared):
+        lock, read = self.STATEMENTS[f"lock_{column}"], self.STATEMENTS[f"read_{column}"]
+        sql = (f"{self.BEGIN}; {lock.execute}; {read.execute}" if prepared else
+               f"{self.PREPARE}; {self.BEGIN}; {lock.execute}; {read.execute}"
+               if prepared is None else f"{self.BEGIN}; {lock.plain}; {read.plain}")
+        rows = self.connection.exec_driver_sql(sql, parameters).all()
+        # Set only once it worked: the statements are known to be there from now on.
+        self.info[PREPARED] = prepared is not False
+        return rows
+
+    def used(self, series, ids):
+        """{id: entry values} of the ids already used in the series' account."""
+        used = self.STATEMENTS["used"]
+        rows = self.connection.exec_driver_sql(
+            used.execute if self.info[PREPARED] else used.plain,
+            {"ids": ids, "account": series.account_id}).all()
+        return {row[0]: tuple(row) for row in rows}
 
     def write(self, entries, series, now):
         sql, parameters = "COMMIT", []

@@ -2,8 +2,8 @@
 
 Within one process, requests for the same series queue up; one of them (the leader) takes
 the whole queue and writes it in one transaction (``issuing``: every entry with its own
-number, chain link and signature, one commit, one disk flush). It takes the queue only
-once the series' row lock is granted, so the requests that came while it waited for the
+number, chain link and signature, one commit, one disk flush). Once the series' row lock
+is granted it takes the queue again, so the requests that came while it waited for the
 lock (another process's batch holds it until its flush) join its batch instead of waiting
 for the next one. Each request is answered only after that commit. Then the leader hands
 over to the first request that queued meanwhile.
@@ -38,6 +38,24 @@ class Ticket:
         return self.result
 
 
+class Batch:
+    """The requests one leader writes in one transaction: ``take()`` adds those queued
+    since it was last called (up to MAX_BATCH in all) and returns them; ``tickets`` holds
+    every one taken."""
+
+    def __init__(self, batcher=None, tickets=()):
+        self._batcher, self.tickets = batcher, list(tickets)
+
+    def take(self):
+        if self._batcher is None:
+            return []
+        with self._batcher.lock:
+            room = MAX_BATCH - len(self.tickets)
+            taken, self._batcher.queue = self._batcher.queue[:room], self._batcher.queue[room:]
+        self.tickets += taken
+        return taken
+
+
 class _Batcher:
     def __init__(self):
         self.lock = threading.Lock()
@@ -64,9 +82,9 @@ def _forget(key, batcher):
 
 def submit(key, ticket, write_batch):
     """Queue ``ticket`` for the series ``key``; returns its result once its batch is
-    committed. ``write_batch(take)`` runs in the leader's thread: ``take()`` gives it the
-    batch (the requests queued by then, the leader's first; the same list if called
-    again), and it sets each of their results or errors."""
+    committed. ``write_batch(batch)`` runs in the leader's thread: it takes the queued
+    requests with ``batch.take()`` (the leader's first), as often as it can use more, and
+    sets a result or an error on each of ``batch.tickets``."""
     batcher = _batcher(key)
     with batcher.lock:
         batcher.queue.append(ticket)
@@ -76,22 +94,15 @@ def submit(key, ticket, write_batch):
         ticket.wakeup.wait()  # a result, or the lead
         if not ticket.leader:
             return ticket.outcome()
-    batch = []
-
-    def take():
-        if not batch:
-            with batcher.lock:
-                batch[:], batcher.queue = batcher.queue[:MAX_BATCH], batcher.queue[MAX_BATCH:]
-        return batch
-
+    batch = Batch(batcher)
     try:
-        write_batch(take)
+        write_batch(batch)
     except BaseException as error:  # the whole batch failed: every request learns it
-        if not batch:  # before it was taken: the leader's own request only
+        if not batch.tickets:  # before it took any: the leader's own request only
             with batcher.lock:
                 batcher.queue.remove(ticket)
-            batch.append(ticket)
-        for waiting in batch:
+            batch.tickets.append(ticket)
+        for waiting in batch.tickets:
             if waiting.result is None and waiting.error is None:
                 waiting.error = error
     finally:
@@ -102,7 +113,7 @@ def submit(key, ticket, write_batch):
             else:
                 batcher.busy = False
                 _forget(key, batcher)
-        for waiting in batch:
+        for waiting in batch.tickets:
             if waiting is not ticket:
                 waiting.leader = False
                 waiting.wakeup.set()

@@ -71,24 +71,24 @@ def issue_entry(key_digest, series_ref, entry_id, meta, client_sig, secret_key):
                                  meta, client_sig)
     return group_commit.submit(
         (db.engine, key_digest, lookup), ticket,
-        lambda take: _write_batch(key_digest, lookup, take, secret_key))
+        lambda batch: _write_batch(key_digest, lookup, batch, secret_key))
 
 
-def _write_batch(key_digest, lookup, take, secret_key):
-    """Write a batch in one transaction; on a conflict with another process, one by one.
-    ``take()`` gives the batch's tickets, called once the series is locked (and again for
-    the same list)."""
+def _write_batch(key_digest, lookup, batch, secret_key):
+    """Write a ``group_commit.Batch`` in one transaction; on a conflict with another
+    process, one by one."""
     try:
-        _write_entries(key_digest, lookup, take, secret_key)
+        _write_entries(key_digest, lookup, batch, secret_key)
         return
     except IntegrityError:
         # An id another process used after this batch read the used ids (the INSERT hit a
         # unique constraint): redo the requests one at a time; each read now sees it.
         pass
-    for ticket in take():
+    for ticket in batch.tickets:
         for _ in range(MAX_ATTEMPTS):
             try:
-                _write_entries(key_digest, lookup, lambda ticket=ticket: [ticket], secret_key)
+                _write_entries(key_digest, lookup, group_commit.Batch(tickets=[ticket]),
+                               secret_key)
                 break
             except IntegrityError:
                 pass
@@ -96,15 +96,18 @@ def _write_batch(key_digest, lookup, take, secret_key):
             ticket.error = errors.ApiConflict("This entry id is being used concurrently; retry.")
 
 
-def _write_entries(key_digest, lookup, take, secret_key):
+def _write_entries(key_digest, lookup, batch, secret_key):
     """One transaction: every ticket gets its result or its error once it is committed.
-    The tickets are taken once the series is locked: those that came while the lock was
-    awaited are in the batch."""
+    The requests that queued while the series' lock was awaited are taken into the batch
+    once it is granted (one more read, for their ids)."""
     kid, private_key = _signer(secret_key)
     with batch_store.open_store() as store:
-        store.lock(key_digest, lookup)
-        tickets = take()
-        series, existing = store.read(key_digest, lookup, sorted({t.entry_id for t in tickets}))
+        batch.take()
+        series, existing = store.read(key_digest, lookup, _ids(batch.tickets))
+        late = batch.take()
+        if late and series is not None:
+            existing.update(store.used(series, _ids(late)))
+        tickets = batch.tickets
         error = _refusal(key_digest, series)
         if error is None:
             now = utcnow()
@@ -124,6 +127,10 @@ def _write_entries(key_digest, lookup, take, secret_key):
             ticket.error = answer
         else:
             ticket.result = (view, answer)
+
+
+def _ids(tickets):
+    return sorted({ticket.entry_id for ticket in tickets})
 
 
 _UNKNOWN = object()  # no such series for this key: 404 or 401, once the key is looked up

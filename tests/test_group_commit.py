@@ -35,8 +35,8 @@ def patch_stores(monkeypatch, method, wrap):
 
 def write(app, key, tickets, series_id=SALES):
     with app.app_context():
-        issuing._write_batch(hash_api_key(key), ("id", series_id), lambda: tickets,
-                             app.config["INVX_SECRET_KEY"])
+        issuing._write_batch(hash_api_key(key), ("id", series_id),
+                             group_commit.Batch(tickets=tickets), app.config["INVX_SECRET_KEY"])
 
 
 def test_a_batch_gives_each_request_its_own_number_link_and_signature(app, key, series):
@@ -84,8 +84,8 @@ def test_a_failed_commit_tells_no_request_it_has_a_number(app, key, series, monk
 def test_concurrent_requests_are_coalesced_and_the_lead_is_handed_over():
     batches, release = [], threading.Event()
 
-    def write_batch(take):
-        tickets = take()
+    def write_batch(batch):
+        tickets = batch.take()
         batches.append([t.entry_id for t in tickets])
         if len(batches) == 1:
             assert release.wait(5)  # hold the first batch while others queue
@@ -114,17 +114,17 @@ def test_concurrent_requests_are_coalesced_and_the_lead_is_handed_over():
 
 
 def test_a_batch_that_fails_before_taking_its_requests_fails_the_leaders_alone():
-    """The leader takes its batch only once the series is locked: if it fails before (the
-    database is unreachable, say), the requests queued meanwhile are not failed with it;
-    the next of them leads."""
+    """A leader that fails before it takes its batch (it could not read the signing key,
+    say) fails its own request alone; the requests queued meanwhile are not failed with
+    it, and the next of them leads."""
     calls, queued = [], threading.Event()
 
-    def write_batch(take):
+    def write_batch(batch):
         calls.append(1)
         if len(calls) == 1:
             assert queued.wait(5)
-            raise RuntimeError("could not lock the series")
-        for t in take():
+            raise RuntimeError("no signing key")
+        for t in batch.take():
             t.result = t.entry_id
 
     key = ("test", str(uuid.uuid4()))
@@ -249,9 +249,10 @@ def test_a_sequence_closing_while_a_batch_waits_for_the_lock_stops_that_batch(
 @requires_postgres
 def test_requests_that_come_while_the_lock_is_awaited_join_that_batch(app, client, key,
                                                                       series, monkeypatch):
-    """The leader takes its batch once the series' row lock is granted: the requests that
-    queued while another process's batch held it are written with it, in one
-    transaction, instead of waiting for the next one."""
+    """Once the series' row lock is granted, the leader takes the requests that queued
+    while another process's batch held it: they are written with its own, in one
+    transaction, instead of waiting for the next one. A retry among them gets its entry,
+    not a new number (their ids are read too)."""
     written = []
 
     def recording(write_and_commit):
@@ -260,11 +261,14 @@ def test_requests_that_come_while_the_lock_is_awaited_join_that_batch(app, clien
             write_and_commit(store, entries, *args)
         return record
 
-    patch_stores(monkeypatch, "write", recording)
     auth = {"Authorization": f"Bearer {key}"}
+    earlier = str(uuid.uuid4())
+    assert put_entry(client, auth, entry_id=earlier).get_json()["code"] == "INV-00001-F1"
+    patch_stores(monkeypatch, "write", recording)
     answers = []
-    writers = [threading.Thread(target=lambda: answers.append(put_entry(client, auth)),
-                                daemon=True) for _ in range(5)]
+    writers = [threading.Thread(target=lambda entry_id=entry_id: answers.append(
+        put_entry(client, auth, entry_id=entry_id)), daemon=True)
+        for entry_id in [None, None, earlier, None, None]]
     with app.app_context():
         queue = (db.engine, hash_api_key(key), ("id", SALES))
         holder = db.engine.connect()  # an in-flight batch of another process
@@ -284,9 +288,9 @@ def test_requests_that_come_while_the_lock_is_awaited_join_that_batch(app, clien
             holder.close()
     for writer in writers:
         writer.join(10)
-    assert written == [5]
+    assert written == [4]  # one transaction: the leader's and three new ones
     assert sorted(answer.get_json()["code"] for answer in answers) == [
-        f"INV-0000{n}-F1" for n in range(1, 6)]
+        f"INV-0000{n}-F1" for n in (1, 2, 3, 4, 5)]
 
 
 def _wait_until_a_statement_waits_for_a_lock():
@@ -337,18 +341,16 @@ def record_statements(app, key, batches):
 
 
 @requires_postgres
-def test_a_batch_on_postgresql_is_three_round_trips(app, key, series):
-    """BEGIN and the lock in one message; the read; the entries, the counter and COMMIT
-    (psycopg2 sends no BEGIN of its own: the store's connection is in autocommit)."""
+def test_a_batch_on_postgresql_is_two_round_trips(app, key, series):
+    """BEGIN, the lock and the read in one message; the entries, the counter and COMMIT in
+    another (psycopg2 sends no BEGIN of its own: the store's connection is in autocommit)."""
     record_statements(app, key, [[ticket()]])  # the signing key, read once
     tickets = [ticket() for _ in range(3)]
     statements = [sql for _, sql in record_statements(app, key, [tickets])]
     assert [t.outcome()[1].number for t in tickets] == [2, 3, 4]
-    assert len(statements) == 3
+    assert len(statements) == 2
     assert statements[0].startswith(("BEGIN;", "PREPARE "))
-    assert statements[0].endswith(")") and "EXECUTE invx_lock_id_" in statements[0]
-    assert statements[1].startswith("EXECUTE invx_read_id_")
-    assert statements[2].endswith("; COMMIT")
+    assert "EXECUTE invx_lock_id_" in statements[0] and statements[1].endswith("; COMMIT")
 
 
 @requires_postgres
@@ -443,27 +445,27 @@ def _fill(connection, series_query, count, first=1):
 ARCHIVE = "0b8c2a6e-56b5-4c6c-9c1e-1a2b3c4d5e6f"
 
 
-def _kept_read_plan(app, key, grow):
-    """The plan of a batch's read as a connection keeps it: made (the generic one, as from
-    the sixth execution of a prepared statement) in a batch's transaction, then used once
-    ``grow(connection)`` has added entries in that transaction."""
+def _kept_plan(app, key, label, grow):
+    """The plan of one of a batch's reads (``label`` in ``PostgresStore.STATEMENTS``) as a
+    connection keeps it: made (the generic one, as from the sixth execution of a prepared
+    statement) in a batch's transaction, then used once ``grow(connection)`` has added
+    entries in that transaction. Returns the plan's node that reads entries."""
     ids = [str(uuid.uuid4()) for _ in range(16)]
-    parameters = {"ref": SALES, "digest": hash_api_key(key), "ids": ids}
-    read = batch_store.PostgresStore.STATEMENTS["read_id"]
+    statement = batch_store.PostgresStore.STATEMENTS[label]
     with app.app_context(), batch_store.open_store() as store:
-        store.lock(hash_api_key(key), ("id", SALES))  # the store's own transaction
-        store.read(hash_api_key(key), ("id", SALES), ids)
+        series, _ = store.read(hash_api_key(key), ("id", SALES), ids)  # its transaction
+        parameters = {"ref": SALES, "digest": hash_api_key(key), "ids": ids,
+                      "account": series.account_id}
         connection = store.connection
-        name = read.prepare.split()[1]  # prepared anew: no plan from an earlier test
-        connection.exec_driver_sql(f"DEALLOCATE {name}; {read.prepare}; "
+        name = statement.prepare.split()[1]  # prepared anew: no plan from an earlier test
+        connection.exec_driver_sql(f"DEALLOCATE {name}; {statement.prepare}; "
                                    "SET LOCAL plan_cache_mode = force_generic_plan")
-        connection.exec_driver_sql(f"EXPLAIN {read.execute}", parameters)
+        connection.exec_driver_sql(f"EXPLAIN {statement.execute}", parameters)
         grow(connection)
-        plan = connection.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {read.execute}",
-                                          parameters).scalar()
-    scan = next(node for node in _plan_nodes(plan[0]["Plan"])
+        plan = connection.exec_driver_sql(
+            f"EXPLAIN (ANALYZE, FORMAT JSON) {statement.execute}", parameters).scalar()
+    return next(node for node in _plan_nodes(plan[0]["Plan"])
                 if node.get("Relation Name") == "entries")
-    return scan
 
 
 def _assert_found_by_id(scan):
@@ -480,7 +482,9 @@ def _grow_archive(connection):
 
 
 @requires_postgres
-def test_a_batch_finds_its_ids_by_id_however_large_its_account(app, key, series, client):
+@pytest.mark.parametrize("label", ["read_id", "used"])
+def test_a_batch_finds_its_ids_by_id_however_large_its_account(app, key, series, client,
+                                                               label):
     """With the account first in the unique index on entries, a generic plan (which sizes
     an account by the average one) walked all of a large account's entries at every batch,
     filtering them by id. The index is (id, account): it can only be probed by id."""
@@ -489,12 +493,13 @@ def test_a_batch_finds_its_ids_by_id_however_large_its_account(app, key, series,
     with app.app_context(), db.engine.begin() as connection:
         _many_small_accounts(connection, accounts=200, entries_each=5)
         connection.execute(text("ANALYZE accounts; ANALYZE series; ANALYZE entries"))
-    _assert_found_by_id(_kept_read_plan(app, key, _grow_archive))
+    _assert_found_by_id(_kept_plan(app, key, label, _grow_archive))
 
 
 @requires_postgres
+@pytest.mark.parametrize("label", ["read_id", "used"])
 def test_a_plan_made_while_the_table_was_small_still_finds_ids_by_id(app, key, series,
-                                                                      client):
+                                                                      client, label):
     """A plan made while the table was small (a new database, statistics not refreshed
     yet) is a sequential scan, which reads all of the table at every batch once it has
     grown: the store's transactions rule sequential scans out, so no plan of its statements
@@ -505,7 +510,7 @@ def test_a_plan_made_while_the_table_was_small_still_finds_ids_by_id(app, key, s
         connection.execute(text("TRUNCATE entries"))
         _fill(connection, f"SELECT id, account_id FROM series WHERE id = '{ARCHIVE}'", 100)
         connection.execute(text("ANALYZE entries"))
-    _assert_found_by_id(_kept_read_plan(app, key, _grow_archive))
+    _assert_found_by_id(_kept_plan(app, key, label, _grow_archive))
 
 
 def _plan_nodes(node):
