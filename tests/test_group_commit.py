@@ -81,6 +81,25 @@ def test_a_failed_commit_tells_no_request_it_has_a_number(app, key, series, monk
     assert all(t.result is None for t in tickets)  # ...are still not given
 
 
+def _lead_then_queue(key, requests, leading, queued, release):
+    """Run ``requests`` in threads: the first alone until ``leading()`` (its batch is being
+    written), then the others, until ``queued`` tickets wait in the queue of ``key``; then
+    ``release`` the leader, and wait for them all."""
+    threads = [threading.Thread(target=request) for request in requests]
+    threads[0].start()
+    while not leading():
+        time.sleep(0.001)
+    for thread in threads[1:]:
+        thread.start()
+    deadline = time.monotonic() + 5
+    while len(group_commit._batchers[key].queue) < queued:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    release.set()
+    for thread in threads:
+        thread.join(5)
+
+
 def test_concurrent_requests_are_coalesced_and_the_lead_is_handed_over():
     batches, release = [], threading.Event()
 
@@ -94,20 +113,8 @@ def test_concurrent_requests_are_coalesced_and_the_lead_is_handed_over():
 
     key = ("test", str(uuid.uuid4()))
     tickets = [ticket() for _ in range(6)]
-    threads = [threading.Thread(target=lambda t=t: group_commit.submit(key, t, write_batch))
-               for t in tickets]
-    threads[0].start()
-    while not batches:
-        time.sleep(0.001)
-    for thread in threads[1:]:
-        thread.start()
-    deadline = time.monotonic() + 5
-    while len(group_commit._batchers[key].queue) < 5:
-        assert time.monotonic() < deadline
-        time.sleep(0.001)
-    release.set()
-    for thread in threads:
-        thread.join(5)
+    _lead_then_queue(key, [lambda t=t: group_commit.submit(key, t, write_batch)
+                           for t in tickets], lambda: batches, 5, release)
     assert [len(b) for b in batches] == [1, 5]  # five requests, one transaction
     assert all(t.outcome() == t.entry_id for t in tickets)
     assert key not in group_commit._batchers  # idle: forgotten
@@ -137,19 +144,7 @@ def test_a_batch_that_fails_before_taking_its_requests_fails_the_leaders_alone()
         except RuntimeError as error:
             outcomes[t.entry_id] = error
 
-    threads = [threading.Thread(target=submit, args=(t,)) for t in tickets]
-    threads[0].start()
-    while not calls:
-        time.sleep(0.001)
-    for thread in threads[1:]:
-        thread.start()
-    deadline = time.monotonic() + 5
-    while len(group_commit._batchers[key].queue) < 3:
-        assert time.monotonic() < deadline
-        time.sleep(0.001)
-    queued.set()
-    for thread in threads:
-        thread.join(5)
+    _lead_then_queue(key, [lambda t=t: submit(t) for t in tickets], lambda: calls, 3, queued)
     assert isinstance(outcomes[tickets[0].entry_id], RuntimeError)
     assert [outcomes[t.entry_id] for t in tickets[1:]] == [t.entry_id for t in tickets[1:]]
     assert len(calls) == 2  # the two others, in one batch
