@@ -67,6 +67,11 @@ class LockedSeries:
     closed_as: str | None  # of its InvoiceXpress sequence, read after the lock
 
 
+def _by_id(rows):
+    """{id: entry values} of rows of ``ENTRY_FIELDS`` values."""
+    return {row[ID]: tuple(row) for row in rows}
+
+
 def open_store():
     return PostgresStore() if db.engine.dialect.name == "postgresql" else CoreStore()
 
@@ -119,8 +124,8 @@ class CoreStore:
 
     def used(self, series, ids):
         """{id: entry values} of the ids already used in the series' account."""
-        return {row[0]: tuple(row) for row in self.connection.execute(
-            self.USED, {"account": series.account_id, "ids": ids})}
+        return _by_id(self.connection.execute(self.USED, {"account": series.account_id,
+                                                          "ids": ids}))
 
     def write(self, entries, series, now):
         """Insert ``entries`` (with account ``series.account_id``), move the counter to the
@@ -265,8 +270,8 @@ class PostgresStore:
         if not rows:
             return None, {}
         width = len(SERIES_FIELDS) + 2
-        existing = {row[width]: tuple(row[width:]) for row in rows if row[width] is not None}
-        return LockedSeries(*rows[0][:width]), existing
+        return LockedSeries(*rows[0][:width]), _by_id(
+            row[width:] for row in rows if row[width] is not None)
 
     def _read(self, column, parameters, prepared):
         lock, read = self.STATEMENTS[f"lock_{column}"], self.STATEMENTS[f"read_{column}"]
@@ -278,13 +283,15 @@ class PostgresStore:
         self.info[PREPARED] = prepared is not False
         return rows
 
+    def _sql(self, label):
+        """The statement ``label``, as this connection runs it: prepared, or plain SQL."""
+        statement = self.STATEMENTS[label]
+        return statement.execute if self.info[PREPARED] else statement.plain
+
     def used(self, series, ids):
         """{id: entry values} of the ids already used in the series' account."""
-        used = self.STATEMENTS["used"]
-        rows = self.connection.exec_driver_sql(
-            used.execute if self.info[PREPARED] else used.plain,
-            {"ids": ids, "account": series.account_id}).all()
-        return {row[0]: tuple(row) for row in rows}
+        return _by_id(self.connection.exec_driver_sql(
+            self._sql("used"), {"ids": ids, "account": series.account_id}))
 
     def write(self, entries, series, now):
         sql, parameters = "COMMIT", []
@@ -294,9 +301,8 @@ class PostgresStore:
                 parameters += (*values[:META], None if meta is None else json.dumps(meta),
                                *values[META + 1:], series.account_id)
             parameters += (entries[-1][NUMBER], entries[-1][ID], now, series.id)
-            counter = self.STATEMENTS["counter"]
-            counter = counter.execute if self.info[PREPARED] else counter.plain
-            sql = f"{self.INSERT}{', '.join([self.ROW] * len(entries))}; {counter}; COMMIT"
+            sql = (f"{self.INSERT}{', '.join([self.ROW] * len(entries))}; "
+                   f"{self._sql('counter')}; COMMIT")
         # On an error the server skips the rest of the message, COMMIT included: the
         # transaction stays open (and failed) for __exit__ to roll back.
         self.connection.exec_driver_sql(sql, tuple(parameters))
