@@ -4,6 +4,14 @@ By default (pyinstrument), one request at a time: a throwaway PostgreSQL cluster
 in-process (no HTTP server, no load generator: only invx's own work), entries written one
 after another into one series; it prints the profile and the mean time of one request.
 
+With ``--perf``, the same load, and Linux ``perf`` sampling every process on both cores:
+the share of all CPU time that the workers, the database, the rest (the load generator)
+and idleness take, and the shared objects the workers spend theirs in (the interpreter,
+psycopg2 and libpq, OpenSSL, the kernel...). It sees C code and the kernel, and it does
+not count a process that holds the GIL while the kernel has put it aside, which py-spy's
+GIL samples do (they put 13% in psycopg2's C code, where perf finds 0.4%: the time a
+worker spent descheduled on waking PostgreSQL).
+
 With ``--under-load`` (py-spy), what limits throughput: invx under gunicorn with the
 production configuration, 64 clients on one hot series from the load generator, and py-spy
 sampling the workers only while they hold the GIL, that is, their Python CPU. It prints the
@@ -12,11 +20,14 @@ hold the GIL most.
 """
 import argparse
 import collections
+import contextlib
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -25,6 +36,7 @@ from . import cpu
 from .cluster import Cluster
 
 FRAME = re.compile(r"(?P<function>.*) \((?P<file>.*?):\d+\)")
+PERF_ROW = re.compile(r"\s*(?P<share>[\d.]+)%\s+(?P<pid>\d+):\S*\s+(?P<object>.+?)\s*$")
 
 
 def main():
@@ -32,39 +44,104 @@ def main():
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--under-load", action="store_true",
                         help="profile gunicorn's workers with py-spy under 64 clients")
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds, --under-load")
+    parser.add_argument("--perf", action="store_true",
+                        help="sample every process with Linux perf under 64 clients")
+    parser.add_argument("--duration", type=float, default=8.0,
+                        help="seconds, --under-load and --perf")
     args = parser.parse_args()
-    if args.under_load:
+    if args.perf:
+        with_perf(args.duration)
+    elif args.under_load:
         under_load(args.duration)
     else:
         one_at_a_time(args.requests)
 
 
-def under_load(duration, clients=64):
-    from .run import PYTHON, ROOT, Server, load, new_series, prepare
-    with Cluster("profile") as cluster, tempfile.TemporaryDirectory() as out:
+@contextlib.contextmanager
+def _hot_series(out, clients):
+    """(cluster, server, key, url) of invx under gunicorn on a throwaway cluster, one hot
+    series warmed up by ``clients`` clients; the server stops on leaving."""
+    from .run import Server, load, new_series, prepare
+    with Cluster("profile") as cluster:
         env, key = prepare(cluster)
         server = Server(env, Path(out) / "gunicorn.log")
         try:
             url = (f"{server.url}/sequence/v1/series/{new_series(server.url, key, 'hot')}"
                    "/entries/{id}")
             load([url], key, clients, 2, 0.5)  # warm up: connections, the signing key
-            spies = [subprocess.Popen(
-                [str(Path(PYTHON).parent / "py-spy"), "record", "--gil", "--nonblocking",
-                 "--rate", "200", "--duration", str(int(duration)), "--format", "raw",
-                 "--output", str(Path(out) / f"{pid}.txt"), "--pid", str(pid)],
-                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                for pid in cpu.family(server.process.pid)[1:]]
-            result = load([url], key, clients, duration, 0.2,
-                          {"server": server.process.pid, "database": cluster.postmaster_pid})
-            for spy in spies:
-                spy.wait(timeout=duration + 60)
+            yield cluster, server, key, url
         finally:
             server.stop()
-        print(f"{clients} clients, one hot series, {duration:g} s: {result['rps']} req/s, "
-              f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, errors {result['errors']}")
-        print("CPU ms per request: " + ", ".join(f"{name} {ms}" for name, ms in
-                                                 result["cpu_ms"].items()))
+
+
+def _print_load(result, clients, duration):
+    print(f"{clients} clients, one hot series, {duration:g} s: {result['rps']} req/s, "
+          f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, errors {result['errors']}")
+    print("CPU ms per request: " + ", ".join(f"{name} {ms}" for name, ms in
+                                             result["cpu_ms"].items()))
+
+
+def with_perf(duration, clients=64):
+    from .run import load
+    perf = shutil.which("perf")
+    if perf is None:
+        print("perf is not installed (Debian: apt install linux-perf)")
+        return
+    with tempfile.TemporaryDirectory() as out, _hot_series(out, clients) as (
+            cluster, server, key, url):
+        data = str(Path(out) / "perf.data")
+        # Sampling starts after the load generator's warm-up and stops before its end.
+        recorder = threading.Timer(1.5, subprocess.run, [[
+            perf, "record", "--all-cpus", "--freq", "999", "--output", data, "--",
+            "sleep", str(max(duration - 3, 1))]], {"capture_output": True})
+        recorder.start()
+        result = load([url], key, clients, duration, 0.5,
+                      {"server": server.process.pid, "database": cluster.postmaster_pid})
+        recorder.join()
+        roles = {**dict.fromkeys(cpu.family(cluster.postmaster_pid), "database"),
+                 **dict.fromkeys(cpu.family(server.process.pid), "server"), 0: "idle"}
+        _print_load(result, clients, duration)
+        shares, server_objects = collections.Counter(), collections.Counter()
+        for share, pid, shared_object in _perf_report(perf, data):
+            role = roles.get(pid, "load generator, other")
+            shares[role] += share
+            if role == "server":
+                server_objects[shared_object] += share
+        print("\nshare of both cores' time (perf, every process):")
+        for role, share in shares.most_common():
+            print(f"{share:6.2f}%  {role}")
+        print("\nthe server's share, by shared object:")
+        for name, share in server_objects.most_common(15):
+            print(f"{share:6.2f}%  {name}")
+
+
+def _perf_report(perf, data):
+    """[(percent of all samples, pid, shared object)] from ``perf report``."""
+    report = subprocess.run([perf, "report", "--input", data, "--sort", "pid,dso", "--stdio",
+                             "--quiet"], capture_output=True, text=True, check=True)
+    rows = []
+    for line in report.stdout.splitlines():
+        match = PERF_ROW.match(line)
+        if match:
+            rows.append((float(match["share"]), int(match["pid"]), match["object"]))
+    return rows
+
+
+def under_load(duration, clients=64):
+    from .run import PYTHON, ROOT, load
+    with tempfile.TemporaryDirectory() as out, _hot_series(out, clients) as (
+            cluster, server, key, url):
+        spies = [subprocess.Popen(
+            [str(Path(PYTHON).parent / "py-spy"), "record", "--gil", "--nonblocking",
+             "--rate", "200", "--duration", str(int(duration)), "--format", "raw",
+             "--output", str(Path(out) / f"{pid}.txt"), "--pid", str(pid)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for pid in cpu.family(server.process.pid)[1:]]
+        result = load([url], key, clients, duration, 0.2,
+                      {"server": server.process.pid, "database": cluster.postmaster_pid})
+        for spy in spies:
+            spy.wait(timeout=duration + 60)
+        _print_load(result, clients, duration)
         _print_gil_profile(sorted(Path(out).glob("*.txt")))
 
 
