@@ -9,8 +9,8 @@ the share of all CPU time that the workers, the database, the rest (the load gen
 and idleness take, and the shared objects the workers spend theirs in (the interpreter,
 psycopg2 and libpq, OpenSSL, the kernel...). It sees C code and the kernel, and it does
 not count a process that holds the GIL while the kernel has put it aside, which py-spy's
-GIL samples do (they put 13% in psycopg2's C code, where perf finds 0.4%: the time a
-worker spent descheduled on waking PostgreSQL).
+GIL samples do (they put 13% in psycopg2's C code, where perf finds 0.4%: most likely
+time a worker spent descheduled after waking PostgreSQL).
 
 With ``--under-load`` (py-spy), what limits throughput: invx under gunicorn with the
 production configuration, 64 clients on one hot series from the load generator, and py-spy
@@ -90,14 +90,22 @@ def with_perf(duration, clients=64):
     with tempfile.TemporaryDirectory() as out, _hot_series(out, clients) as (
             cluster, server, key, url):
         data = str(Path(out) / "perf.data")
+        recorded = []
+
+        def record():
+            recorded.append(subprocess.run(
+                [perf, "record", "--all-cpus", "--freq", "999", "--output", data, "--",
+                 "sleep", str(max(duration - 3, 1))], capture_output=True, text=True))
+
         # Sampling starts after the load generator's warm-up and stops before its end.
-        recorder = threading.Timer(1.5, subprocess.run, [[
-            perf, "record", "--all-cpus", "--freq", "999", "--output", data, "--",
-            "sleep", str(max(duration - 3, 1))]], {"capture_output": True})
+        recorder = threading.Timer(1.5, record)
         recorder.start()
         result = load([url], key, clients, duration, 0.5,
                       {"server": server.process.pid, "database": cluster.postmaster_pid})
         recorder.join()
+        if recorded[0].returncode != 0:  # not root, or kernel.perf_event_paranoid too high
+            print(f"perf record failed: {recorded[0].stderr.strip()}")
+            return
         roles = {**dict.fromkeys(cpu.family(cluster.postmaster_pid), "database"),
                  **dict.fromkeys(cpu.family(server.process.pid), "server"), 0: "idle"}
         _print_load(result, clients, duration)
