@@ -21,11 +21,10 @@ import argparse
 import collections
 import statistics
 import tempfile
-import uuid
 from pathlib import Path
 
 from .cluster import Cluster
-from .run import Server, load, new_series, prepare
+from .run import Server, entries_url, load, new_series, prepare, reference_url
 
 
 def main():
@@ -56,7 +55,8 @@ def main():
         try:
             for round_ in range(args.rounds):
                 for label, server, kind in sides:
-                    urls = [_url(server.url, key, kind, f"r{round_}-{n}")
+                    urls = [reference_url(server.url, kind) if kind == "ceiling" else
+                            entries_url(server.url, new_series(server.url, key, f"r{round_}-{n}"))
                             for n in range(args.series)]
                     result = load(urls, key, args.clients, args.duration, 0.5,
                                   {"server": server.process.pid,
@@ -82,14 +82,6 @@ def main():
 
 
 CEILING = "HTTP ceiling"
-
-
-def _url(base, key, kind, name):
-    """The URL template (``{id}`` left in) of a run's requests: a new series of invx, or the
-    ceiling endpoint under the same path."""
-    if kind == "ceiling":
-        return f"{base}/bench/v1/ceiling/{uuid.uuid4()}/entries/{{id}}"
-    return f"{base}/sequence/v1/series/{new_series(base, key, name)}/entries/{{id}}"
 
 
 if __name__ == "__main__":

@@ -61,13 +61,12 @@ def main():
 def _hot_series(out, clients):
     """(cluster, server, key, url) of invx under gunicorn on a throwaway cluster, one hot
     series warmed up by ``clients`` clients; the server stops on leaving."""
-    from .run import Server, load, new_series, prepare
+    from .run import Server, entries_url, load, new_series, prepare
     with Cluster("profile") as cluster:
         env, key = prepare(cluster)
         server = Server(env, Path(out) / "gunicorn.log")
         try:
-            url = (f"{server.url}/sequence/v1/series/{new_series(server.url, key, 'hot')}"
-                   "/entries/{id}")
+            url = entries_url(server.url, new_series(server.url, key, "hot"))
             load([url], key, clients, 2, 0.5)  # warm up: connections, the signing key
             yield cluster, server, key, url
         finally:

@@ -97,6 +97,16 @@ def load(urls, key, clients, duration, warmup, watch=None):
     return result
 
 
+def entries_url(base, series_id):
+    """The URL of a series' entries, ``{id}`` left for the load generator to fill."""
+    return f"{base}/sequence/v1/series/{series_id}/entries/{{id}}"
+
+
+def reference_url(base, design):
+    """The same, for a new series of a reference (``naive`` or ``ceiling``, bench_api)."""
+    return f"{base}/bench/v1/{design}/{uuid.uuid4()}/entries/{{id}}"
+
+
 def new_series(base, key, name):
     series_id = str(uuid.uuid4())
     response = requests.put(f"{base}/sequence/v1/series/{series_id}",
@@ -191,29 +201,23 @@ def bench_disk(label, preload, args, log):
                       f"{result.get('cpu_ms')}")
                 rows.append(result)
 
-            entries = base + "/sequence/v1/series/{series}/entries/{{id}}"
             for clients in args.clients:
                 series = new_series(base, key, f"hot-{clients}")
-                run("invx", "one hot series", clients, [entries.format(series=series)],
-                    [series])
-                naive = str(uuid.uuid4())
-                run("naive", "one hot series", clients,
-                    [f"{base}/bench/v1/naive/{naive}/entries/{{id}}"])
+                run("invx", "one hot series", clients, [entries_url(base, series)], [series])
+                run("naive", "one hot series", clients, [reference_url(base, "naive")])
             # The ceiling twice, then invx at 64 clients once more: the order invx, ceiling,
             # ceiling, invx, so that a drift of the machine's speed weighs on both alike (the
             # ratio is of means, as for the 1,000,000-entry series).
-            ceiling = [f"{base}/bench/v1/ceiling/{uuid.uuid4()}/entries/{{id}}"]
+            ceiling = [reference_url(base, "ceiling")]
             run("ceiling", "one hot series", 64, ceiling)
             run("ceiling", "one hot series", 64, ceiling)
             if 64 in args.clients:
                 series = new_series(base, key, "hot-64-again")
-                run("invx", "one hot series", 64, [entries.format(series=series)], [series])
+                run("invx", "one hot series", 64, [entries_url(base, series)], [series])
             if args.spread:
                 spread = [new_series(base, key, f"spread-{n}") for n in range(64)]
-                run("invx", "64 series", 64, [entries.format(series=s) for s in spread],
-                    spread)
-                run("naive", "64 series", 64, [f"{base}/bench/v1/naive/{uuid.uuid4()}"
-                                               "/entries/{id}" for _ in range(64)])
+                run("invx", "64 series", 64, [entries_url(base, s) for s in spread], spread)
+                run("naive", "64 series", 64, [reference_url(base, "naive") for _ in range(64)])
             if args.million and preload is None:
                 big = new_series(base, key, "million")
                 prefill(engine, big, PREFILL)
@@ -223,11 +227,11 @@ def bench_disk(label, preload, args, log):
                 for which in ("million", "empty", "empty", "million"):
                     settle(engine)
                     if which == "million":
-                        run("invx", "series of 1M entries", 32, [entries.format(series=big)],
+                        run("invx", "series of 1M entries", 32, [entries_url(base, big)],
                             [big], full_verify=False)
                     else:
                         empty = new_series(base, key, "empty")
-                        run("invx", "empty series", 32, [entries.format(series=empty)],
+                        run("invx", "empty series", 32, [entries_url(base, empty)],
                             [empty])
         finally:
             server.stop()
