@@ -11,6 +11,7 @@ from .fiscal import PORTUGAL, is_valid_nif
 from .models import Account, Sequence, Series, utcnow
 from .secret_box import SecretKeyMissing, seal
 from .tax_authority import ADAPTERS
+from .tax_authority.at_soap import ENDPOINTS as AT_ENDPOINTS
 from .tax_authority.at_soap import ConfigurationError, load_client_certificate, resolve_endpoint
 from .tax_authority.wss import KeyMaterialError, load_public_key, public_key_pem
 
@@ -162,6 +163,9 @@ def _at_settings(account, secret_key, endpoint=None, username=None, password=Non
         raise AccountError(f"--public-key: {error}") from None
     if (client_cert is None) != (client_key is None):
         raise AccountError("--client-cert and --client-key go together")
+    if client_cert is None and endpoint in AT_ENDPOINTS.values():
+        raise AccountError("AT's endpoints take only mutual TLS: give --client-cert and "
+                           "--client-key, the certificate AT issued to the software producer")
     software_certificate = 0 if software_certificate is None else software_certificate
     if not 0 <= software_certificate <= 9999:
         raise AccountError("--software-certificate is AT's certificate number, 0 to 9999")

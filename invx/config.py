@@ -3,6 +3,7 @@
 This is the only module that reads ``os.environ`` for the application.
 """
 import os
+import ssl
 
 PREFIX = "INVX_"
 
@@ -27,6 +28,16 @@ def _number(cast, minimum):
     return parse
 
 
+def _ca_bundle(name, value):
+    """A PEM file of CA certificates, read once here so that a wrong one stops the start."""
+    try:
+        ssl.create_default_context(cafile=value)
+    except OSError as error:  # ssl.SSLError included: a file with no certificate in it
+        raise ConfigError(f"{PREFIX}{name}: no CA certificate can be read from {value!r} "
+                          f"({error.strerror or error})") from None
+    return value
+
+
 def database_url(url):
     """The SQLAlchemy URL to use: ``postgres://`` and ``postgresql://`` mean psycopg2."""
     for scheme in ("postgres://", "postgresql://"):
@@ -46,6 +57,7 @@ _VARIABLES = {
     "AT_CONNECT_TIMEOUT": ("INVX_AT_CONNECT_TIMEOUT", _number(float, 0.1)),
     "AT_READ_TIMEOUT": ("INVX_AT_READ_TIMEOUT", _number(float, 0.1)),
     "AT_CONCURRENCY": ("INVX_AT_CONCURRENCY", _number(int, 1)),
+    "AT_CA_BUNDLE": ("INVX_AT_CA_BUNDLE", _ca_bundle),
     "DB_POOL_SIZE": ("INVX_DB_POOL_SIZE", _number(int, 1)),
     "BENCHMARK_ENDPOINTS": ("INVX_BENCHMARK_ENDPOINTS", lambda n, v: v.lower() in ("1", "true")),
 }
@@ -69,6 +81,9 @@ def defaults(instance_path):
         "INVX_AT_READ_TIMEOUT": 30.0,
         # How many document types of one series are registered with AT at the same time.
         "INVX_AT_CONCURRENCY": 6,
+        # The CAs AT's server certificate is checked against (a PEM file); unset,
+        # certifi's copy of Mozilla's list, which requests uses by default.
+        "INVX_AT_CA_BUNDLE": None,
         # Database connections each process keeps (plus up to 10 more for a burst):
         # gunicorn.conf.py sets it to the threads of a worker, so no thread waits for one.
         "INVX_DB_POOL_SIZE": 32,

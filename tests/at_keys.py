@@ -1,11 +1,13 @@
-"""Key material for tests: an 'AT' key pair and a client certificate, made on the fly."""
+"""Key material for tests, made on the fly: an 'AT' key pair, self-signed certificates, and
+small certificate authorities with the TLS certificates they issue."""
 import datetime
 import functools
+import ipaddress
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
 def private_key(name="at"):
@@ -28,24 +30,79 @@ def private_pem(name):
                                            serialization.NoEncryption())
 
 
-def certificate(name="at"):
-    return _certificate(name)
+def certificate(name="at", valid=(-1, 30)):
+    """Self-signed, valid from and until ``valid`` days from now."""
+    return _certificate(name, valid)
 
 
 @functools.cache
-def _certificate(name):
+def _certificate(name, valid):
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"invx test {name}")])
     now = datetime.datetime.now(datetime.UTC)
     return (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
             .public_key(private_key(name).public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=30))
+            .not_valid_before(now + datetime.timedelta(days=valid[0]))
+            .not_valid_after(now + datetime.timedelta(days=valid[1]))
             .sign(private_key(name), hashes.SHA256()))
 
 
-def certificate_pem(name="at"):
-    return certificate(name).public_bytes(serialization.Encoding.PEM)
+def certificate_pem(name="at", valid=(-1, 30)):
+    return certificate(name, valid).public_bytes(serialization.Encoding.PEM)
 
 
 def certificate_der(name="at"):
     return certificate(name).public_bytes(serialization.Encoding.DER)
+
+
+def ca_certificate_pem(name):
+    """A self-signed certificate authority ``name``, as PEM."""
+    return _ca_certificate(name).public_bytes(serialization.Encoding.PEM)
+
+
+@functools.cache
+def _ca_certificate(name):
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"invx test CA {name}")])
+    key = private_key(name)
+    return (_valid_now(x509.CertificateBuilder()).subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True,
+                                         crl_sign=True, content_commitment=False,
+                                         key_encipherment=False, data_encipherment=False,
+                                         key_agreement=False, encipher_only=False,
+                                         decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+
+
+def issued_certificate_pem(name, ca, server=False):
+    """A certificate for ``name``'s key, issued by the CA ``ca``: for a TLS server on
+    127.0.0.1 and localhost, or a TLS client."""
+    return _issued_certificate(name, ca, server).public_bytes(serialization.Encoding.PEM)
+
+
+@functools.cache
+def _issued_certificate(name, ca, server):
+    issuer, ca_key = _ca_certificate(ca), private_key(ca)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"invx test {name}")])
+    builder = (_valid_now(x509.CertificateBuilder()).subject_name(subject)
+               .issuer_name(issuer.subject).public_key(private_key(name).public_key())
+               .serial_number(x509.random_serial_number())
+               .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+               .add_extension(x509.ExtendedKeyUsage(
+                   [ExtendedKeyUsageOID.SERVER_AUTH if server
+                    else ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                   ca_key.public_key()), critical=False))
+    if server:
+        builder = builder.add_extension(x509.SubjectAlternativeName(
+            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False)
+    return builder.sign(ca_key, hashes.SHA256())
+
+
+def _valid_now(builder):
+    now = datetime.datetime.now(datetime.UTC)
+    return (builder.not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30)))

@@ -19,7 +19,7 @@ from invx.tax_authority.at_soap import (
     ENDPOINTS,
     AtSeriesService,
     ConfigurationError,
-    _ClientCertificateAdapter,
+    _TlsAdapter,
     load_client_certificate,
     resolve_endpoint,
 )
@@ -279,7 +279,7 @@ def test_a_client_certificate_is_loaded_into_the_tls_context_and_leaves_no_file(
     before = set(os.listdir(tempfile.gettempdir()))
     service = adapter(client_cert_pem=cert, client_key=seal(SECRET, key))
     mounted = service.session.get_adapter("https://servicos.portaldasfinancas.gov.pt:722/")
-    assert isinstance(mounted, _ClientCertificateAdapter)
+    assert isinstance(mounted, _TlsAdapter)
     assert isinstance(mounted._context, ssl.SSLContext)
     assert mounted._context.verify_mode == ssl.CERT_REQUIRED
     assert set(os.listdir(tempfile.gettempdir())) == before

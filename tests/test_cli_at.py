@@ -66,6 +66,8 @@ def test_ats_key_is_accepted_as_a_key_or_a_certificate(invx, make_account, tmp_p
     ({"username": "555555550/1"}, "must be the account's"),
     ({"username": "123456789"}, "NIF/SUB-USER"),
     ({"password": ""}, "password"),
+    ({"endpoint": "test"}, "AT's endpoints take only mutual TLS"),
+    ({"endpoint": "production"}, "--client-cert and --client-key"),
 ])
 def test_bad_at_settings_are_refused_clearly(invx, make_account, key_file, fake_at, changes,
                                              message):
@@ -240,3 +242,16 @@ def test_at_log_shows_every_call_newest_first_without_credentials(invx, at_seque
     assert all(row["operation"] == "anularSerie" and row["result_code"] == 2003 for row in rows)
     assert PASSWORD not in table.output
     assert "no account" in invx("at-log", "nobody").output
+
+
+@pytest.mark.parametrize("valid, message", [((-40, -1), "expired on"),
+                                            ((10, 40), "valid only from")])
+def test_a_client_certificate_out_of_its_validity_is_refused(invx, make_account, key_file,
+                                                             tmp_path, valid, message):
+    make_account(tax_authority="none")
+    (tmp_path / "c.pem").write_bytes(at_keys.certificate_pem("client", valid))
+    (tmp_path / "k.pem").write_bytes(at_keys.private_pem("client"))
+    result = set_at(invx, key_file, "--client-cert", str(tmp_path / "c.pem"),
+                    "--client-key", str(tmp_path / "k.pem"), endpoint="test")
+    assert result.exit_code != 0
+    assert message in result.output

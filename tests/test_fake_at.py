@@ -660,13 +660,13 @@ def fake_at_argv(app):
     return [sys.executable, "-c", STANDALONE]
 
 
-def wait_until_up(process, base_url, timeout=20):
+def wait_until_up(process, base_url, timeout=20, **request_options):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"fake-at exited: {process.communicate()}")
         try:
-            return requests.get(base_url + "/_fake/public-key", timeout=1)
+            return requests.get(base_url + "/_fake/public-key", timeout=1, **request_options)
         except requests.ConnectionError:
             time.sleep(0.05)
     raise AssertionError("fake-at did not start")

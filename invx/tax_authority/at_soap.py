@@ -9,9 +9,10 @@ import os
 import secrets
 import ssl
 import tempfile
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from urllib.parse import urlsplit
 
+import certifi
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -90,14 +91,32 @@ def load_client_certificate(cert_data, key_data):
         raise ConfigurationError("the client key is not an unencrypted PEM or DER private key")
     if key.public_key().public_numbers() != cert.public_key().public_numbers():
         raise ConfigurationError("the client key does not belong to the client certificate")
+    now = datetime.now(UTC)
+    if cert.not_valid_after_utc < now:
+        raise ConfigurationError(
+            f"the client certificate expired on {cert.not_valid_after_utc.date()}")
+    if cert.not_valid_before_utc > now:
+        raise ConfigurationError(
+            f"the client certificate is valid only from {cert.not_valid_before_utc.date()}")
     return (cert.public_bytes(serialization.Encoding.PEM).decode("ascii"),
             key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                               serialization.NoEncryption()).decode("ascii"))
 
 
-def _tls_context(cert_pem, key_pem):
-    """A TLS context holding the client certificate and key, verifying the server."""
-    context = ssl.create_default_context()
+def tls_context(ca_bundle=None, cert_pem=None, key_pem=None):
+    """The one TLS context every connection to AT uses.
+
+    AT's server certificate is checked against ``ca_bundle`` (a PEM file), by default
+    certifi's copy of Mozilla's list, the one requests itself uses; and the client
+    certificate, when there is one, is presented.
+    """
+    context = ssl.create_default_context(cafile=ca_bundle or certifi.where())
+    if cert_pem and key_pem:
+        _load_client_certificate(context, cert_pem, key_pem)
+    return context
+
+
+def _load_client_certificate(context, cert_pem, key_pem):
     one_time = secrets.token_bytes(32)
     key = serialization.load_pem_private_key(key_pem.encode("ascii"), password=None)
     encrypted = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -109,10 +128,11 @@ def _tls_context(cert_pem, key_pem):
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(data)
         context.load_cert_chain(cert_path, key_path, password=one_time)
-    return context
 
 
-class _ClientCertificateAdapter(HTTPAdapter):
+class _TlsAdapter(HTTPAdapter):
+    """requests' adapter with the context above as the only source of trust."""
+
     def __init__(self, context, **kwargs):
         self._context = context
         super().__init__(**kwargs)
@@ -120,6 +140,51 @@ class _ClientCertificateAdapter(HTTPAdapter):
     def init_poolmanager(self, *args, **kwargs):
         kwargs["ssl_context"] = self._context
         return super().init_poolmanager(*args, **kwargs)
+
+    def cert_verify(self, conn, url, verify, cert):
+        # requests would add its own CA bundle to the context on every new connection.
+        conn.cert_reqs = "CERT_REQUIRED"
+
+
+# OpenSSL's names for the alerts a server sends when it will not take the client's
+# certificate (none, unknown issuer, expired, revoked...): AT refusing the credentials.
+_CLIENT_CERTIFICATE_ALERTS = ("CERTIFICATE_REQUIRED", "BAD_CERTIFICATE", "UNKNOWN_CA",
+                              "CERTIFICATE_EXPIRED", "CERTIFICATE_REVOKED",
+                              "CERTIFICATE_UNKNOWN", "UNSUPPORTED_CERTIFICATE",
+                              "ACCESS_DENIED")
+
+
+def _tls_error(error):
+    """The typed error for a TLS failure (``requests.exceptions.SSLError``)."""
+    cause = _ssl_cause(error)
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        # The handshake stopped before anything was sent: AT saw no request.
+        return UnavailableError(
+            f"AT's server certificate was not accepted ({cause.verify_message}); "
+            "INVX_AT_CA_BUNDLE names the CAs it is checked against")
+    reason = getattr(cause, "reason", None) or ""
+    if any(reason.endswith(alert) for alert in _CLIENT_CERTIFICATE_ALERTS):
+        # The server's TLS layer refused the connection: the request reached no service.
+        return AuthenticationError(f"AT refused the client TLS certificate ({reason})")
+    # Anything else, an EOF included, may have cut an answer short. (With TLS 1.3 a refused
+    # client certificate may show up this way too: the server closes as the request goes.)
+    what = reason or (cause or error).__class__.__name__
+    return UnavailableError(f"the TLS connection to AT failed ({what})", outcome_unknown=True)
+
+
+def _ssl_cause(error):
+    """The ``ssl.SSLError`` underneath requests' and urllib3's wrappers, or None."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, ssl.SSLError):
+            return error
+        inner = getattr(error, "reason", None)  # urllib3's MaxRetryError
+        if not isinstance(inner, BaseException):
+            inner = next((arg for arg in getattr(error, "args", ())
+                          if isinstance(arg, BaseException)), None)
+        error = inner or error.__cause__ or error.__context__
+    return None
 
 
 def _int(value):
@@ -194,9 +259,8 @@ class AtSeriesService(TaxAuthority):
                         float(config.get("INVX_AT_READ_TIMEOUT", 30.0)))
         self.session = requests.Session()
         self.session.trust_env = False  # no proxy from the environment between us and AT
-        if settings.get("client_cert_pem") and client_key:
-            context = _tls_context(settings["client_cert_pem"], client_key)
-            self.session.mount("https://", _ClientCertificateAdapter(context))
+        self.session.mount("https://", _TlsAdapter(tls_context(
+            config.get("INVX_AT_CA_BUNDLE"), settings.get("client_cert_pem"), client_key)))
 
     def close(self):
         self.session.close()
@@ -212,6 +276,8 @@ class AtSeriesService(TaxAuthority):
             raise UnavailableError("AT did not accept the connection in time") from None
         except requests.Timeout:
             raise UnavailableError("AT did not answer in time", outcome_unknown=True) from None
+        except requests.exceptions.SSLError as error:
+            raise _tls_error(error) from None
         except requests.RequestException as error:
             raise UnavailableError(f"no answer from AT ({error.__class__.__name__})",
                                    outcome_unknown=True) from None

@@ -11,13 +11,15 @@ Three layers, one module each:
 - ``service``: ``FakeAT``, the service's state and rules, no HTTP
   (``handle(body) -> (status, body)``).
 - ``http``: ``FakeATServer`` / ``start_in_thread``: the HTTP server, with JSON control endpoints
-  under ``/_fake/``.
+  under ``/_fake/``; ``server_tls_context`` for HTTPS.
 - ``command``: ``load_or_create_key`` and the ``invx fake-at`` click command.
 
-It is plain HTTP on purpose: no mutual TLS, and its codes were never issued by AT.
+It is plain HTTP unless given a server certificate; then HTTPS, with mutual TLS if given the
+CA its clients' certificates must come from, to rehearse AT's TLS set-up locally. Its codes
+were never issued by AT.
 """
 from .command import fake_at_command, load_or_create_key
-from .http import FakeATServer, start_in_thread
+from .http import FakeATServer, server_tls_context, start_in_thread
 from .rules import (
     DEFAULT_USERS,
     AuthenticationFailure,
@@ -30,4 +32,5 @@ from .service import FakeAT, generate_key
 
 __all__ = ["DEFAULT_USERS", "AuthenticationFailure", "ConnectionDropped", "FakeAT",
            "FakeATServer", "Refusal", "check_registration", "fake_at_command",
-           "generate_key", "load_or_create_key", "parse_behaviour", "start_in_thread"]
+           "generate_key", "load_or_create_key", "parse_behaviour", "server_tls_context",
+           "start_in_thread"]

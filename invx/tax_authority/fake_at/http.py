@@ -2,6 +2,7 @@
 
 import json
 import socket
+import ssl
 import sys
 import threading
 import traceback
@@ -131,7 +132,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class FakeATServer(ThreadingHTTPServer):
-    """The fake AT over HTTP: ``.url``, ``.fake``, ``.public_key_pem``, ``.stop()``."""
+    """The fake AT over HTTP: ``.url``, ``.fake``, ``.public_key_pem``, ``.stop()``.
+
+    With ``tls`` (a server-side ``ssl.SSLContext``, see ``server_tls_context``) it speaks
+    HTTPS, as AT does, and asks for a client certificate if the context does.
+    """
 
     daemon_threads = True
     block_on_close = False  # stop() must not wait for idle keep-alive connections
@@ -140,19 +145,41 @@ class FakeATServer(ThreadingHTTPServer):
     # by TCP a second later.
     request_queue_size = 128
 
-    def __init__(self, address, fake, quiet=False):
+    def __init__(self, address, fake, quiet=False, tls=None):
         host = address[0]
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         super().__init__(address, _Handler)
-        self.fake, self.quiet = fake, quiet
+        self.fake, self.quiet, self.tls = fake, quiet, tls
         self.public_key_pem = fake.public_key_pem
         port = self.server_address[1]
         # A wildcard address is reachable through loopback: advertise that.
         host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
         url_host = f"[{host}]" if ":" in host else host
-        self.url = f"http://{url_host}:{port}{SERVICE_PATH}"
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://{url_host}:{port}{SERVICE_PATH}"
         self.base_url = self.url[: -len(SERVICE_PATH)]
         self._thread = None
+
+    def finish_request(self, request, client_address):
+        if not self.tls:
+            return super().finish_request(request, client_address)
+        # The handshake runs here, in the connection's own thread: a slow or silent client
+        # holds up no one else.
+        request.settimeout(_Handler.timeout)
+        secured = self.tls.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+        try:
+            secured.do_handshake()
+        except OSError as error:  # no client certificate, one from another CA, not TLS...
+            if not self.quiet:
+                sys.stderr.write(f"fake-at: TLS handshake with {client_address[0]} failed: "
+                                 f"{getattr(error, 'reason', None) or error}\n")
+            with socket.socket(fileno=secured.detach()) as plain:
+                _drain(plain)
+            return
+        try:
+            super().finish_request(secured, client_address)
+        finally:
+            self.shutdown_request(secured)
 
     def serve_in_thread(self):
         # A short poll interval: stop() waits for the loop to notice, tests stop it often.
@@ -170,8 +197,31 @@ class FakeATServer(ThreadingHTTPServer):
         self.server_close()
 
 
-def start_in_thread(host="127.0.0.1", port=0, quiet=True, **kwargs):
+def _drain(sock, seconds=2.0):
+    """Read what the client still sends, until it closes. With TLS 1.3 a client sends its
+    request before it learns that its certificate was refused; closing on that unread
+    request would reset the connection, and the reset would destroy the alert on its way."""
+    sock.settimeout(seconds)
+    try:
+        while sock.recv(65536):
+            pass
+    except OSError:
+        pass
+
+
+def server_tls_context(cert_file, key_file, client_ca_file=None):
+    """A server-side TLS context from PEM files; with ``client_ca_file``, clients must show a
+    certificate issued by one of its CAs, as AT's clients must show the one AT issued."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    if client_ca_file:
+        context.load_verify_locations(cafile=client_ca_file)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def start_in_thread(host="127.0.0.1", port=0, quiet=True, tls=None, **kwargs):
     """A running fake AT on ``host:port`` (0: any free port); ``kwargs`` go to ``FakeAT``."""
-    return FakeATServer((host, port), FakeAT(**kwargs), quiet=quiet).serve_in_thread()
+    return FakeATServer((host, port), FakeAT(**kwargs), quiet=quiet, tls=tls).serve_in_thread()
 
 
