@@ -200,9 +200,12 @@ def _store(series_id, **values):
 
 def _log_refusal(job, error):
     reg = job.registration
-    if isinstance(error, TaxAuthorityError):
+    if isinstance(error, TaxAuthorityError) and error.code is not None:
         log.warning("AT refused %s %s/%s: %s %s", reg.serie, reg.doc_class, reg.doc_type,
                     error.code, error.message)
+    elif isinstance(error, TaxAuthorityError):  # no answer from AT: a timeout, TLS...
+        log.warning("registering %s %s/%s failed: %s", reg.serie, reg.doc_class, reg.doc_type,
+                    error.message)
     else:
         log.error("registering %s %s/%s failed", reg.serie, reg.doc_class, reg.doc_type,
                   exc_info=error)
