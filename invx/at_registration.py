@@ -203,7 +203,7 @@ def _log_refusal(job, error):
     if isinstance(error, TaxAuthorityError) and error.code is not None:
         log.warning("AT refused %s %s/%s: %s %s", reg.serie, reg.doc_class, reg.doc_type,
                     error.code, error.message)
-    elif isinstance(error, TaxAuthorityError):  # no answer from AT: a timeout, TLS...
+    elif isinstance(error, TaxAuthorityError):  # no result code: a timeout, a TLS failure...
         log.warning("registering %s %s/%s failed: %s", reg.serie, reg.doc_class, reg.doc_type,
                     error.message)
     else:

@@ -4,6 +4,7 @@ certificate presented (mutual TLS), and each way it can fail told apart."""
 import os
 import subprocess
 from datetime import date
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -107,18 +108,27 @@ def test_the_ca_bundle_is_the_only_trust(tls_at, pki, tmp_path):
         adapter(tls_at, str(other), client_certificate()).register_series(registration())
 
 
-def test_a_sequence_is_registered_through_the_api_over_mutual_tls(
-        app, client, make_account, tls_at, pki, monkeypatch):
+def post_through_mutual_tls(app, client, make_account, tls_at, pki, monkeypatch, **client_tls):
+    """POST /sequences.json for acme, on the at adapter pointed at ``tls_at``, with the
+    server trusting its CA; ``client_tls`` is the client certificate and key, if any."""
     monkeypatch.setitem(app.config, "INVX_SECRET_KEY", SECRET)
     monkeypatch.setitem(app.config, "INVX_AT_CA_BUNDLE", pki.server_ca)
     key = make_account(tax_authority="none")
     with app.app_context():
         set_tax_authority("acme", "at", SECRET, endpoint=tls_at.url, username=USER,
                           password=PASSWORD, public_key=tls_at.public_key_pem.encode(),
-                          client_cert=open(pki.client_cert, "rb").read(),  # noqa: SIM115
-                          client_key=open(pki.client_key, "rb").read())  # noqa: SIM115
+                          **client_tls)
     response = client.post(f"/sequences.json?api_key={key}",
                            json={"sequence": {"serie": "2026"}})
+    return key, response
+
+
+def test_a_sequence_is_registered_through_the_api_over_mutual_tls(
+        app, client, make_account, tls_at, pki, monkeypatch):
+    _, response = post_through_mutual_tls(
+        app, client, make_account, tls_at, pki, monkeypatch,
+        client_cert=Path(pki.client_cert).read_bytes(),
+        client_key=Path(pki.client_key).read_bytes())
     assert response.status_code == 201
     codes = {s["tipoDoc"]: s["codValidacaoSerie"] for s in tls_at.fake.series()}
     assert len(codes) == 11
@@ -127,14 +137,8 @@ def test_a_sequence_is_registered_through_the_api_over_mutual_tls(
 
 def test_without_the_client_certificate_the_api_answers_invalid_credentials(
         app, client, make_account, tls_at, pki, monkeypatch):
-    monkeypatch.setitem(app.config, "INVX_SECRET_KEY", SECRET)
-    monkeypatch.setitem(app.config, "INVX_AT_CA_BUNDLE", pki.server_ca)
-    key = make_account(tax_authority="none")
-    with app.app_context():
-        set_tax_authority("acme", "at", SECRET, endpoint=tls_at.url, username=USER,
-                          password=PASSWORD, public_key=tls_at.public_key_pem.encode())
-    response = client.post(f"/sequences.json?api_key={key}",
-                           json={"sequence": {"serie": "2026"}})
+    key, response = post_through_mutual_tls(app, client, make_account, tls_at, pki,
+                                            monkeypatch)
     assert response.status_code == 422
     assert response.get_json() == {"code": "004", "message": "Invalid Tax Authority credentials."}
     assert tls_at.fake.series() == []
