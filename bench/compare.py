@@ -16,9 +16,18 @@ With ``--ceiling``, every round begins with a run against the HTTP ceiling (the 
 checkout's no-database endpoint, ``invx/bench_api.py``), and each side's median is also
 given as a fraction of the ceiling's: invx ÷ ceiling measured over many interleaved rounds,
 where ``make bench`` has two runs of each.
+
+    python -m bench.compare /path/to/checkout-a /path/to/checkout-b --own-ceilings
+
+For a change that touches what the ceiling runs too (gunicorn's settings, the app's
+set-up, the interpreter's), each checkout is measured against its own ceiling: in every
+round, each checkout's ceiling then its invx, the checkouts' order turning from round to
+round. Each side is given as the median of its rounds' invx ÷ ceiling, two runs that
+followed each other, and the ratio of its medians.
 """
 import argparse
 import collections
+import itertools
 import statistics
 import tempfile
 from pathlib import Path
@@ -33,6 +42,8 @@ def main():
     parser.add_argument("checkouts", nargs="+", type=Path, help="one or two checkouts")
     parser.add_argument("--ceiling", action="store_true",
                         help="run the HTTP ceiling too, first in every round")
+    parser.add_argument("--own-ceilings", action="store_true",
+                        help="each checkout against its own ceiling, run just before it")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--series", type=int, default=1, help="series the clients spread over")
@@ -40,6 +51,8 @@ def main():
     args = parser.parse_args()
     if not 1 <= len(args.checkouts) <= 2 or len(args.checkouts) + args.ceiling < 2:
         parser.error("give two checkouts, or one with --ceiling")
+    if args.own_ceilings and args.ceiling:
+        parser.error("--ceiling or --own-ceilings, not both")
     with Cluster("compare") as cluster, tempfile.TemporaryDirectory() as logs:
         env, key = prepare(cluster, root=args.checkouts[0])
         servers = [Server(env, Path(logs) / f"{n}.log", root=checkout.resolve())
@@ -51,10 +64,16 @@ def main():
                                                              strict=True))]
         if args.ceiling:
             sides.insert(0, (CEILING, servers[0], "ceiling"))
-        results = {label: collections.defaultdict(list) for label, _, _ in sides}
+        # Runs that go together, in order; with --own-ceilings, each checkout's ceiling and
+        # its invx, the pairs' order turning from round to round.
+        groups = ([[(f"{label} {CEILING}", server, "ceiling"), (label, server, kind)]
+                   for label, server, kind in sides] if args.own_ceilings else [sides])
+        results = {label: collections.defaultdict(list)
+                   for group in groups for label, _, _ in group}
         try:
             for round_ in range(args.rounds):
-                for label, server, kind in sides:
+                turn = round_ % len(groups)
+                for label, server, kind in itertools.chain(*groups[turn:], *groups[:turn]):
                     urls = [reference_url(server.url, kind) if kind == "ceiling" else
                             entries_url(server.url, new_series(server.url, key, f"r{round_}-{n}"))
                             for n in range(args.series)]
@@ -71,14 +90,25 @@ def main():
         finally:
             for server in servers:
                 server.stop()
-    ceiling = statistics.median(results[CEILING]["req/s"]) if args.ceiling else None
     for label, figures in results.items():
-        median = statistics.median(figures["req/s"])
-        share = f" ({median / ceiling:.2f} x the ceiling)" if ceiling and label != CEILING else ""
         print(f"{label}: medians: " + ", ".join(
             f"{name} {round(statistics.median(values), 2)}" for name, values in figures.items())
-            + share)
+            + _share(label, results, args.own_ceilings))
         print(f"    req/s of each run: {figures['req/s']}")
+
+
+def _share(label, results, own_ceilings):
+    """`` (… x the ceiling)`` for an invx side, compared with its ceiling; else ``""``."""
+    ceiling = results.get(f"{label} {CEILING}" if own_ceilings else CEILING)
+    if ceiling is None or label.endswith(CEILING):
+        return ""
+    runs, ceilings = results[label]["req/s"], ceiling["req/s"]
+    share = statistics.median(runs) / statistics.median(ceilings)
+    if not own_ceilings:
+        return f" ({share:.2f} x the ceiling)"
+    rounds = [run / top for run, top in zip(runs, ceilings, strict=True)]
+    return (f" ({statistics.median(rounds):.2f} x its ceiling, median of the rounds "
+            f"{[round(r, 2) for r in rounds]}; {share:.2f} x as a ratio of medians)")
 
 
 CEILING = "HTTP ceiling"
