@@ -38,11 +38,8 @@ def certificate(name="at", valid=(-1, 30)):
 @functools.cache
 def _certificate(name, valid):
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"invx test {name}")])
-    now = datetime.datetime.now(datetime.UTC)
-    return (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+    return (_valid(x509.CertificateBuilder(), valid).subject_name(subject).issuer_name(subject)
             .public_key(private_key(name).public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now + datetime.timedelta(days=valid[0]))
-            .not_valid_after(now + datetime.timedelta(days=valid[1]))
             .sign(private_key(name), hashes.SHA256()))
 
 
@@ -63,7 +60,7 @@ def ca_certificate_pem(name):
 def _ca_certificate(name):
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"invx test CA {name}")])
     key = private_key(name)
-    return (_valid_now(x509.CertificateBuilder()).subject_name(subject).issuer_name(subject)
+    return (_valid(x509.CertificateBuilder()).subject_name(subject).issuer_name(subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True,
@@ -86,7 +83,7 @@ def issued_certificate_pem(name, ca, server=False):
 def _issued_certificate(name, ca, server):
     issuer, ca_key = _ca_certificate(ca), private_key(ca)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"invx test {name}")])
-    builder = (_valid_now(x509.CertificateBuilder()).subject_name(subject)
+    builder = (_valid(x509.CertificateBuilder()).subject_name(subject)
                .issuer_name(issuer.subject).public_key(private_key(name).public_key())
                .serial_number(x509.random_serial_number())
                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -102,7 +99,8 @@ def _issued_certificate(name, ca, server):
     return builder.sign(ca_key, hashes.SHA256())
 
 
-def _valid_now(builder):
+def _valid(builder, valid=(-1, 30)):
+    """``builder``, valid from and until ``valid`` days from now."""
     now = datetime.datetime.now(datetime.UTC)
-    return (builder.not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=30)))
+    return (builder.not_valid_before(now + datetime.timedelta(days=valid[0]))
+            .not_valid_after(now + datetime.timedelta(days=valid[1])))

@@ -79,6 +79,10 @@ def test_with_ats_ca_and_the_client_certificate_a_series_is_registered(tls_at, p
     info = service.register_series(registration())
     assert info.validation_code == tls_at.fake.series()[0]["codValidacaoSerie"]
     assert service.query_series("A2026", "SI", "FT")[0].validation_code == info.validation_code
+    # The bundle replaces the default list: requests added none of its own CAs on the way.
+    context = service.session.get_adapter(tls_at.url)._context
+    assert [ca["subject"] for ca in context.get_ca_certs()] == [
+        ((("commonName", "invx test CA server-ca"),),)]
 
 
 def test_a_server_certificate_from_an_unknown_ca_stops_before_anything_is_sent(tls_at):
