@@ -37,10 +37,7 @@ def certificate(name="at", valid=(-1, 30)):
 
 @functools.cache
 def _certificate(name, valid):
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"invx test {name}")])
-    return (_valid(x509.CertificateBuilder(), valid).subject_name(subject).issuer_name(subject)
-            .public_key(private_key(name).public_key()).serial_number(x509.random_serial_number())
-            .sign(private_key(name), hashes.SHA256()))
+    return _self_signed(name, f"invx test {name}", valid).sign(private_key(name), hashes.SHA256())
 
 
 def certificate_pem(name="at", valid=(-1, 30)):
@@ -58,10 +55,8 @@ def ca_certificate_pem(name):
 
 @functools.cache
 def _ca_certificate(name):
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"invx test CA {name}")])
     key = private_key(name)
-    return (_valid(x509.CertificateBuilder()).subject_name(subject).issuer_name(subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+    return (_self_signed(name, f"invx test CA {name}")
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True,
                                          crl_sign=True, content_commitment=False,
@@ -97,6 +92,14 @@ def _issued_certificate(name, ca, server):
             [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
             critical=False)
     return builder.sign(ca_key, hashes.SHA256())
+
+
+def _self_signed(name, common_name, valid=(-1, 30)):
+    """A certificate builder for ``name``'s key, issued to and by ``common_name``."""
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    return (_valid(x509.CertificateBuilder(), valid).subject_name(subject).issuer_name(subject)
+            .public_key(private_key(name).public_key())
+            .serial_number(x509.random_serial_number()))
 
 
 def _valid(builder, valid=(-1, 30)):

@@ -20,9 +20,7 @@ from invx.tax_authority.fake_at import server_tls_context, start_in_thread
 from . import at_keys
 from .conftest import TEST_SECRET as SECRET
 from .conftest import free_port
-from .test_fake_at import fake_at_argv, wait_until_up
-
-USER, PASSWORD = "123456789/1", "fake-at-password"  # the fake's default sub-user
+from .test_fake_at import PASSWORD, USER, fake_at_argv, wait_until_up
 
 
 @pytest.fixture

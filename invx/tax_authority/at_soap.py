@@ -112,11 +112,11 @@ def tls_context(ca_bundle=None, cert_pem=None, key_pem=None):
     """
     context = ssl.create_default_context(cafile=ca_bundle or certifi.where())
     if cert_pem and key_pem:
-        _load_client_certificate(context, cert_pem, key_pem)
+        _add_client_certificate(context, cert_pem, key_pem)
     return context
 
 
-def _load_client_certificate(context, cert_pem, key_pem):
+def _add_client_certificate(context, cert_pem, key_pem):
     one_time = secrets.token_bytes(32)
     key = serialization.load_pem_private_key(key_pem.encode("ascii"), password=None)
     encrypted = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
