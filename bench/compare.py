@@ -7,8 +7,9 @@ PostgreSQL cluster, migrated by the first (put the one with the newer schema fir
 it drives them in turn, A, B, A, B...: the same clients, on a fresh hot series each run,
 or spread over ``--series`` series. On a shared machine whose speed drifts from one
 minute to the next, only runs interleaved like this compare two versions. It prints the
-median of each side: requests/s, and the CPU milliseconds per request of the server and
-the database (on two shared cores, CPU per request is what throughput follows).
+median of each side: requests/s, the CPU milliseconds per request of the server and the
+database (on two shared cores, CPU per request is what throughput follows), and the share
+of the machine's CPU time nothing used (what CPU per request does not explain).
 
     python -m bench.compare /path/to/checkout [/path/to/other] --ceiling
 
@@ -82,11 +83,12 @@ def main():
                                    "database": cluster.postmaster_pid})
                     for name, value in [("req/s", result["rps"]), ("p99 ms", result["p99_ms"]),
                                         *((f"{name} CPU ms/req", ms)
-                                          for name, ms in result["cpu_ms"].items())]:
+                                          for name, ms in result["cpu_ms"].items()),
+                                        ("machine idle %", result["idle_pct"])]:
                         results[label][name].append(value)
                     print(f"{label}: {result['rps']} req/s, p99 {result['p99_ms']} ms, "
-                          f"errors {result['errors']}, CPU ms/req {result['cpu_ms']}",
-                          flush=True)
+                          f"errors {result['errors']}, CPU ms/req {result['cpu_ms']}, "
+                          f"machine idle {result['idle_pct']}%", flush=True)
         finally:
             for server in servers:
                 server.stop()

@@ -1,4 +1,5 @@
-"""CPU time of the processes in a benchmark run, read from /proc (Linux)."""
+"""CPU time of the processes in a benchmark run, and the machine's idle time, read from
+/proc (Linux)."""
 import os
 from pathlib import Path
 
@@ -35,3 +36,18 @@ def used_since(root, before):
     """CPU seconds ``root`` and its children used since ``before`` (a snapshot); children
     started meanwhile count from zero."""
     return sum(now - before.get(pid, 0.0) for pid, now in snapshot(root).items())
+
+
+def machine_ticks():
+    """(idle, total) clock ticks of all the machine's CPUs so far; waiting for the disk
+    counts as idle (/proc/stat's first line: user, nice, system, idle, iowait, irq, softirq,
+    steal; guest time is counted in user already)."""
+    fields = [int(value) for value in
+              Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return fields[3] + fields[4], sum(fields)
+
+
+def idle_percent(before, after):
+    """The share of the machine's CPU time left idle between two ``machine_ticks()``."""
+    idle, total = after[0] - before[0], after[1] - before[1]
+    return round(100 * idle / total, 1) if total else None

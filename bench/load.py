@@ -2,8 +2,9 @@
 
 Runs as a process of its own (``python -m bench.load``), so the server under test shares
 nothing with it but the loopback network. Prints one JSON object: requests, errors,
-requests/s, p50 and p99 latency in milliseconds, and the requests and CPU seconds of the
-whole run (warm-up included), so the harness can share CPU out per request.
+requests/s, p50 and p99 latency in milliseconds, the share of the machine's CPU time left
+idle while it measured, and the requests and CPU seconds of the whole run (warm-up
+included), so the harness can share CPU out per request.
 """
 import argparse
 import asyncio
@@ -12,6 +13,8 @@ import time
 import uuid
 
 import aiohttp
+
+from .cpu import idle_percent, machine_ticks
 
 
 async def client(session, urls, deadline, latencies, errors, index):
@@ -43,11 +46,12 @@ async def main(args):
         warm_until = time.monotonic() + args.warmup
         warmup = sum(await asyncio.gather(*(client(session, urls, warm_until, [], [], i)
                                             for i in range(args.clients))))
-        started = time.monotonic()
+        started, ticks = time.monotonic(), machine_ticks()
         deadline = started + args.duration
         await asyncio.gather(*(client(session, urls, deadline, latencies, errors, i)
                                for i in range(args.clients)))
         elapsed = time.monotonic() - started
+        idle = idle_percent(ticks, machine_ticks())
     latencies.sort()
 
     def percentile(p):
@@ -57,7 +61,7 @@ async def main(args):
     print(json.dumps({"requests": len(latencies), "warmup_requests": warmup,
                       "cpu_s": round(time.process_time(), 3), "errors": len(errors),
                       "rps": round(len(latencies) / elapsed, 1), "p50_ms": percentile(0.50),
-                      "p99_ms": percentile(0.99)}))
+                      "p99_ms": percentile(0.99), "idle_pct": idle}))
 
 
 if __name__ == "__main__":

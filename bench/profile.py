@@ -77,7 +77,8 @@ def _print_load(result, clients, duration):
     print(f"{clients} clients, one hot series, {duration:g} s: {result['rps']} req/s, "
           f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, errors {result['errors']}")
     print("CPU ms per request: " + ", ".join(f"{name} {ms}" for name, ms in
-                                             result["cpu_ms"].items()))
+                                             result["cpu_ms"].items())
+          + f"; the machine idle {result['idle_pct']}% of the time")
 
 
 def with_perf(duration, clients=64):

@@ -198,7 +198,7 @@ def bench_disk(label, preload, args, log):
                                                    for c in checks)
                 print(f" {result['rps']:>8} req/s  p50 {result['p50_ms']} ms  p99 "
                       f"{result['p99_ms']} ms  errors {result['errors']}  CPU ms/request "
-                      f"{result.get('cpu_ms')}")
+                      f"{result.get('cpu_ms')}  idle {result['idle_pct']}%")
                 rows.append(result)
 
             for clients in args.clients:
@@ -245,13 +245,15 @@ def ratio(a, b):
 
 def table(rows):
     lines = ["| disk | design | scenario | clients | req/s | p50 ms | p99 ms | errors | "
-             "CPU ms/request: server, database, load generator | gap-free | chain verifies |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "CPU ms/request: server, database, load generator | machine idle % | gap-free | "
+             "chain verifies |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         used = r.get("cpu_ms")
         used = f"{used['server']}, {used['database']}, {used['client']}" if used else "-"
         lines.append(f"| {r['disk']} | {r['design']} | {r['scenario']} | {r['clients']} | "
                      f"{r['rps']} | {r['p50_ms']} | {r['p99_ms']} | {r['errors']} | {used} | "
+                     f"{r['idle_pct']} | "
                      f"{ {True: 'yes', False: 'NO'}.get(r.get('gap_free'), '-')} | "
                      f"{ {True: 'yes', False: 'NO'}.get(r.get('chain_verifies'), '-')} |")
     return "\n".join(lines)
