@@ -6,10 +6,8 @@ import pytest
 
 from bench import cpu
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
-                                reason="reads /proc/stat, which only Linux has")
-
-
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="reads /proc/stat, which only Linux has")
 def test_machine_ticks_count_up_and_idle_is_part_of_the_total():
     before = after = cpu.machine_ticks()
     deadline = time.monotonic() + 5
