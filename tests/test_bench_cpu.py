@@ -6,6 +6,7 @@ import pytest
 
 from bench import cpu
 
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"),
                     reason="reads /proc/stat, which only Linux has")
 def test_machine_ticks_count_up_and_idle_is_part_of_the_total():
