@@ -14,7 +14,7 @@ of the machine's CPU time nothing used (what CPU per request does not explain).
     python -m bench.compare /path/to/checkout [/path/to/other] --ceiling
 
 With ``--ceiling``, every round begins with a run against the HTTP ceiling (the first
-checkout's no-database endpoint, ``invx/bench_api.py``), and each side's median is also
+checkout's no-database endpoint, ``bench/references.py``), and each side's median is also
 given as a fraction of the ceiling's: invx ÷ ceiling measured over many interleaved rounds,
 where ``make bench`` has two runs of each.
 
@@ -34,7 +34,7 @@ import tempfile
 from pathlib import Path
 
 from .cluster import Cluster
-from .run import Server, entries_url, load, new_series, prepare, reference_url
+from .harness import Server, entries_url, load, new_series, prepare, reference_url
 
 
 def main():

@@ -61,7 +61,7 @@ def main():
 def _hot_series(out, clients):
     """(cluster, server, key, url) of invx under gunicorn on a throwaway cluster, one hot
     series warmed up by ``clients`` clients; the server stops on leaving."""
-    from .run import Server, entries_url, load, new_series, prepare
+    from .harness import Server, entries_url, load, new_series, prepare
     with Cluster("profile") as cluster:
         env, key = prepare(cluster)
         server = Server(env, Path(out) / "gunicorn.log")
@@ -191,8 +191,9 @@ def one_at_a_time(requests):
 
         from invx import create_app
         from invx.accounts import create_account
-        app = create_app({"SQLALCHEMY_DATABASE_URI": cluster.url.replace(
-            "postgresql://", "postgresql+psycopg2://")})
+        from invx.config import Settings
+        app = create_app(Settings.from_environment(database_url=cluster.url.replace(
+            "postgresql://", "postgresql+psycopg2://")))
         with app.app_context():
             flask_migrate.upgrade()
             _, key = create_account("profile", "ES", "B12345678", None, "none")

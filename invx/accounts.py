@@ -7,18 +7,14 @@ from sqlalchemy.exc import IntegrityError
 from .auth import hash_api_key, is_valid_api_key, new_api_key
 from .countries import is_country_code
 from .extensions import db
-from .fiscal import PORTUGAL, is_valid_nif
 from .models import Account, Sequence, Series, utcnow
-from .secret_box import SecretKeyMissing, seal
+from .portugal.nif import PORTUGAL, is_valid_nif
 from .tax_authority import ADAPTERS
-from .tax_authority.at_soap import ENDPOINTS as AT_ENDPOINTS
-from .tax_authority.at_soap import ConfigurationError, load_client_certificate, resolve_endpoint
-from .tax_authority.wss import KeyMaterialError, load_public_key, public_key_pem
+from .tax_authority.base import ConfigurationError
 
 # Account names are host labels: the ACCOUNT in ACCOUNT.app.invoicexpress.com.
 NAME_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 FOREIGN_FISCAL_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9./-]{0,31}")
-AT_USERNAME_PATTERN = re.compile(r"([0-9]{9})/([0-9]{1,6})")
 
 
 class AccountError(ValueError):
@@ -106,10 +102,10 @@ def _commit(message):
         raise AccountError(message) from None
 
 
-def set_tax_authority(name, adapter, secret_key=None, **at_options):
-    """Switch an account's Tax Authority adapter; ``at`` takes its settings in ``at_options``
-    (endpoint, username, password, public_key, client_cert, client_key,
-    software_certificate, series_type), with the password and client key sealed.
+def set_tax_authority(name, adapter, secret_key=None, **options):
+    """Switch an account's Tax Authority adapter; the adapter checks its settings in
+    ``options`` (for ``at``: endpoint, username, password, public_key, client_cert,
+    client_key, software_certificate, series_type) and seals their secrets.
 
     Leaving the sandbox turns its made-up codes back into N/D, to be registered for real.
     Returns the account and how many codes were so reset.
@@ -119,12 +115,11 @@ def set_tax_authority(name, adapter, secret_key=None, **at_options):
         raise AccountError(f"unknown Tax Authority adapter {adapter!r}")
     if adapter != "none" and not account.is_portuguese:
         raise AccountError("only Portuguese accounts register series with a Tax Authority")
-    if adapter == "at":
-        account.tax_authority_config = _at_settings(account, secret_key, **at_options)
-    elif any(value is not None for value in at_options.values()):
-        raise AccountError("those settings are for --adapter at only")
-    else:
-        account.tax_authority_config = None
+    try:
+        account.tax_authority_config = ADAPTERS[adapter].stored_settings(
+            account, secret_key, **options)
+    except ConfigurationError as error:
+        raise AccountError(str(error)) from None
     reset = 0
     if account.tax_authority == "sandbox" and adapter != "sandbox":
         reset = db.session.execute(
@@ -137,51 +132,3 @@ def set_tax_authority(name, adapter, secret_key=None, **at_options):
     account.tax_authority = adapter
     db.session.commit()
     return account, reset
-
-
-def _at_settings(account, secret_key, endpoint=None, username=None, password=None,
-                 public_key=None, client_cert=None, client_key=None, software_certificate=None,
-                 series_type=None):
-    """Checked, storable settings of the ``at`` adapter."""
-    missing = [option for option, value in (("--endpoint", endpoint), ("--username", username),
-                                            ("--public-key", public_key), ("password", password))
-               if not value]
-    if missing:
-        raise AccountError(f"the at adapter needs {', '.join(missing)}")
-    try:
-        endpoint = resolve_endpoint(endpoint)
-    except ConfigurationError as error:
-        raise AccountError(str(error)) from None
-    match = AT_USERNAME_PATTERN.fullmatch(username)
-    if not match:
-        raise AccountError("the username is NIF/SUB-USER, e.g. 123456789/1")
-    if match.group(1) != account.fiscal_id:
-        raise AccountError(f"the username's NIF must be the account's, {account.fiscal_id}")
-    try:
-        at_key = public_key_pem(load_public_key(public_key))
-    except KeyMaterialError as error:
-        raise AccountError(f"--public-key: {error}") from None
-    if (client_cert is None) != (client_key is None):
-        raise AccountError("--client-cert and --client-key go together")
-    if client_cert is None and endpoint in AT_ENDPOINTS.values():
-        raise AccountError("AT's endpoints take only mutual TLS: give --client-cert and "
-                           "--client-key, the certificate AT issued to the software producer")
-    software_certificate = 0 if software_certificate is None else software_certificate
-    if not 0 <= software_certificate <= 9999:
-        raise AccountError("--software-certificate is AT's certificate number, 0 to 9999")
-    series_type = series_type or "N"
-    if series_type not in ("N", "F", "R"):
-        raise AccountError("--series-type is N (normal), F (training) or R (recovery)")
-    settings = {"endpoint": endpoint, "username": username, "public_key_pem": at_key,
-                "software_certificate": software_certificate, "series_type": series_type}
-    try:
-        if client_cert is not None:
-            cert_pem, key_pem = load_client_certificate(client_cert, client_key)
-            settings["client_cert_pem"] = cert_pem
-            settings["client_key"] = seal(secret_key, key_pem)
-        settings["password"] = seal(secret_key, password)
-    except ConfigurationError as error:
-        raise AccountError(str(error)) from None
-    except SecretKeyMissing as error:
-        raise AccountError(str(error)) from None
-    return settings

@@ -1,11 +1,24 @@
-"""Configuration: defaults in code, overridden by ``INVX_*`` environment variables.
+"""invx's settings: one typed, frozen ``Settings``, read once from ``INVX_*`` variables.
 
-This is the only module that reads ``os.environ`` for the application.
+This is the only module that reads ``os.environ`` for the application, and the only place
+a setting's default is written. ``create_app`` keeps the app's ``Settings`` in
+``app.extensions``; domain code is handed the settings it needs, never the Flask config.
+
+A dataclass of the standard library, not pydantic-settings: thirteen values, each with a
+parser whose error names the variable and what it takes (one line, as a person reads it),
+and checks of their own (the CA bundle is opened at start), for no compiled dependency.
 """
+import dataclasses
 import os
 import ssl
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from flask import current_app
 
 PREFIX = "INVX_"
+EXTENSION = "invx"  # the key of the app's Settings in ``app.extensions``
+GUARD_MODES = ("raise", "log", "off")
 
 
 class ConfigError(ValueError):
@@ -38,6 +51,17 @@ def _ca_bundle(name, value):
     return value
 
 
+def _choice(choices):
+    def parse(name, value):
+        value = value.lower()
+        if value not in choices:
+            raise ConfigError(f"{PREFIX}{name} must be one of {', '.join(choices)}, "
+                              f"not {value!r}")
+        return value
+
+    return parse
+
+
 def database_url(url):
     """The SQLAlchemy URL to use: ``postgres://`` and ``postgresql://`` mean psycopg2."""
     for scheme in ("postgres://", "postgresql://"):
@@ -46,64 +70,81 @@ def database_url(url):
     return url
 
 
-# name -> (Flask config key, parser). Only these variables are read.
-_VARIABLES = {
-    "DATABASE_URL": ("SQLALCHEMY_DATABASE_URI", lambda n, v: database_url(v)),
-    "LOG_LEVEL": ("INVX_LOG_LEVEL", lambda n, v: v.upper()),
-    "REGISTRATION_LEASE_SECONDS": ("INVX_REGISTRATION_LEASE_SECONDS", _number(int, 5)),
-    "SANDBOX_LATENCY": ("INVX_SANDBOX_LATENCY", _number(float, 0)),
-    "MAX_BODY_BYTES": ("MAX_CONTENT_LENGTH", _number(int, 1024)),
-    "SECRET_KEY": ("INVX_SECRET_KEY", lambda n, v: v),
-    "AT_CONNECT_TIMEOUT": ("INVX_AT_CONNECT_TIMEOUT", _number(float, 0.1)),
-    "AT_READ_TIMEOUT": ("INVX_AT_READ_TIMEOUT", _number(float, 0.1)),
-    "AT_CONCURRENCY": ("INVX_AT_CONCURRENCY", _number(int, 1)),
-    "AT_CA_BUNDLE": ("INVX_AT_CA_BUNDLE", _ca_bundle),
-    "DB_POOL_SIZE": ("INVX_DB_POOL_SIZE", _number(int, 1)),
-    "BENCHMARK_ENDPOINTS": ("INVX_BENCHMARK_ENDPOINTS", lambda n, v: v.lower() in ("1", "true")),
-}
+def _text(name, value):
+    return value
 
 
-def defaults(instance_path):
-    """The configuration invx runs with when no variable is set."""
-    return {
-        "SQLALCHEMY_DATABASE_URI": "sqlite:///" + os.path.join(instance_path, "invx.sqlite3"),
-        # hide_parameters: a logged database error never shows the values it was given.
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
-        "INVX_LOG_LEVEL": "INFO",
-        # How long a registration may hold a sequence before another worker may take it over.
-        "INVX_REGISTRATION_LEASE_SECONDS": 120,
-        # Simulated round-trip time of the sandbox Tax Authority, in seconds.
-        "INVX_SANDBOX_LATENCY": 0.0,
-        "MAX_CONTENT_LENGTH": 1024 * 1024,
-        # Seals AT passwords and client keys at rest; unset, invx refuses to store them.
-        "INVX_SECRET_KEY": None,
-        "INVX_AT_CONNECT_TIMEOUT": 5.0,
-        "INVX_AT_READ_TIMEOUT": 30.0,
-        # How many document types of one series are registered with AT at the same time.
-        "INVX_AT_CONCURRENCY": 6,
-        # The CAs AT's server certificate is checked against (a PEM file); unset,
-        # certifi's copy of Mozilla's list, which requests uses by default.
-        "INVX_AT_CA_BUNDLE": None,
-        # Database connections each process keeps (plus up to 10 more for a burst):
-        # gunicorn.conf.py sets it to the threads of a worker, so no thread waits for one.
-        "INVX_DB_POOL_SIZE": 32,
-        # The references of `make bench` (/bench/v1/...): off unless benchmarking.
-        "INVX_BENCHMARK_ENDPOINTS": False,
-    }
+def _setting(default, variable, parse=_text):
+    """A field of ``Settings``, read from ``INVX_<variable>`` with ``parse``."""
+    return field(default=default, metadata={"variable": variable, "parse": parse})
 
 
-def from_environment(environ=None):
-    """The Flask config keys set by ``INVX_*`` variables in ``environ``."""
-    environ = os.environ if environ is None else environ
-    settings = {}
-    for name, (key, parse) in _VARIABLES.items():
-        value = environ.get(PREFIX + name)
-        if value is not None and value != "":
-            settings[key] = parse(name, value)
-    return settings
+@dataclass(frozen=True)
+class Settings:
+    """Everything invx can be configured with; each field names its ``INVX_*`` variable."""
+
+    # The database; None: the embedded SQLite database in the instance folder.
+    database_url: str | None = _setting(None, "DATABASE_URL", lambda n, v: database_url(v))
+    # Where the embedded database and the demo's keys live; None: Flask's instance folder.
+    instance_path: str | None = _setting(None, "INSTANCE_PATH")
+    log_level: str = _setting("INFO", "LOG_LEVEL", lambda n, v: v.upper())
+    # Seals AT passwords, client keys and signing keys at rest; unset, invx refuses to
+    # store them.
+    secret_key: str | None = _setting(None, "SECRET_KEY")
+    max_body_bytes: int = _setting(1024 * 1024, "MAX_BODY_BYTES", _number(int, 1024))
+    # Database connections each process keeps (plus up to 10 more for a burst):
+    # gunicorn.conf.py sets it to the threads of a worker, so no thread waits for one.
+    db_pool_size: int = _setting(32, "DB_POOL_SIZE", _number(int, 1))
+    # How long a registration may hold a sequence before another worker may take it over.
+    registration_lease_seconds: int = _setting(120, "REGISTRATION_LEASE_SECONDS",
+                                               _number(int, 5))
+    # Simulated round-trip time of the sandbox Tax Authority, in seconds.
+    sandbox_latency: float = _setting(0.0, "SANDBOX_LATENCY", _number(float, 0))
+    at_connect_timeout: float = _setting(5.0, "AT_CONNECT_TIMEOUT", _number(float, 0.1))
+    at_read_timeout: float = _setting(30.0, "AT_READ_TIMEOUT", _number(float, 0.1))
+    # How many document types of one series are registered with AT at the same time.
+    at_concurrency: int = _setting(6, "AT_CONCURRENCY", _number(int, 1))
+    # The CAs AT's server certificate is checked against (a PEM file); unset, certifi's
+    # copy of Mozilla's list, which requests uses by default.
+    at_ca_bundle: str | None = _setting(None, "AT_CA_BUNDLE", _ca_bundle)
+    # A call to a Tax Authority made while the calling thread has a database transaction
+    # open: "raise" (the test suite), "log" an error, or "off" (not even watched).
+    at_transaction_guard: str = _setting("log", "AT_TRANSACTION_GUARD", _choice(GUARD_MODES))
+
+    @classmethod
+    def from_environment(cls, environ=None, **overrides):
+        """The settings ``INVX_*`` variables in ``environ`` (default ``os.environ``) give,
+        then ``overrides`` (field names); raises ConfigError for a value invx cannot use."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for setting in dataclasses.fields(cls):
+            value = environ.get(PREFIX + setting.metadata["variable"])
+            if value is not None and value != "":
+                values[setting.name] = setting.metadata["parse"](
+                    setting.metadata["variable"], value)
+        return cls(**{**values, **overrides})
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def registration_lease(self):
+        return timedelta(seconds=self.registration_lease_seconds)
+
+    @property
+    def at_timeout(self):
+        """(connect, read) seconds, as ``requests`` takes them."""
+        return (self.at_connect_timeout, self.at_read_timeout)
+
+    def database_uri(self, instance_path):
+        """The SQLAlchemy URL of the database, the embedded one by default."""
+        return self.database_url or "sqlite:///" + os.path.join(instance_path, "invx.sqlite3")
 
 
-def instance_path_override(environ=None):
-    """``INVX_INSTANCE_PATH``, where the embedded database and demo key live, if set."""
-    environ = os.environ if environ is None else environ
-    return environ.get(PREFIX + "INSTANCE_PATH") or None
+def current():
+    """The settings of the app handling this request or command."""
+    return settings_of(current_app)
+
+
+def settings_of(app):
+    return app.extensions[EXTENSION]

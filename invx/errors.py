@@ -1,15 +1,14 @@
 """Error types of the domain and the one place that turns errors into HTTP responses."""
-import json
 import logging
 
-from flask import Response, current_app, request
+from flask import current_app, request
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-log = logging.getLogger(__name__)
+from .http import empty_response, json_response
 
-JSON_TYPE = "application/json; charset=utf-8"
+log = logging.getLogger(__name__)
 
 
 class InvxError(Exception):
@@ -101,19 +100,6 @@ class SeriesNotRegistered(ApiError):
 
 class SigningUnavailable(ApiError):
     status, code = 503, "signing_unavailable"
-
-
-def json_response(payload, status=200):
-    """A response in the InvoiceXpress style: UTF-8 JSON, keys in the order given. An
-    unpaired surrogate (a field's error can echo the key a client sent) is written as its
-    JSON escape, ``\\udfff``, as it came: UTF-8 has no bytes for it."""
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    return Response(body.encode("utf-8", "backslashreplace"), status=status,
-                    content_type=JSON_TYPE)
-
-
-def empty_response(status):
-    return Response(b"", status=status, content_type=JSON_TYPE)
 
 
 def errors_wrapped(view):

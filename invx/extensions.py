@@ -1,7 +1,10 @@
 """Extension instances, bound to the app in ``create_app``."""
+import os
+
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event
+from sqlalchemy.engine import make_url
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -10,9 +13,35 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "migrations")
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 migrate = Migrate(render_as_batch=True, compare_type=True)
+
+
+def init_extensions(app, settings):
+    """Bind the database and the migrations to ``app``; returns the database's engine."""
+    uri = settings.database_uri(app.instance_path)
+    if uri.startswith("sqlite:///"):
+        os.makedirs(app.instance_path, exist_ok=True)
+    app.config["SQLALCHEMY_DATABASE_URI"] = uri
+    # hide_parameters: a logged database error never shows the values it was given.
+    options = {"pool_pre_ping": True, "hide_parameters": True}
+    if not _in_memory(uri):  # an in-memory database is one shared connection
+        options["pool_size"] = settings.db_pool_size
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        **options, **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})}
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS)
+    with app.app_context():
+        configure_sqlite(db.engine)
+        return db.engine
+
+
+def _in_memory(uri):
+    url = make_url(uri)
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
 def configure_sqlite(engine):

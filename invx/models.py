@@ -14,9 +14,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .doctypes import BY_NAME, ID_SPACING
 from .extensions import db
-from .fiscal import PORTUGAL
+from .portugal.document_types import BY_NAME, ID_SPACING
+from .portugal.nif import PORTUGAL
 
 # 64-bit keys on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY.
 BigKey = BigInteger().with_variant(Integer, "sqlite")
@@ -171,6 +171,11 @@ class Series(db.Model):
     @property
     def needs_registration(self):
         return self.at_status == self.UNREGISTERED
+
+    @property
+    def sigs(self):
+        """The client's signature of the series, if it sent one."""
+        return [self.client_sig] if self.client_sig else []
 
 
 class Entry(db.Model):

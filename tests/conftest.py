@@ -1,34 +1,27 @@
-"""Fixtures: an app on a migrated database (SQLite, or PostgreSQL when
-``INVX_TEST_DATABASE_URL`` is set), a client, accounts, and a live gunicorn server."""
-import contextlib
+"""Fixtures every test directory uses: an app on a migrated database (SQLite, or
+PostgreSQL when ``INVX_TEST_DATABASE_URL`` is set), a client, accounts, the settings, the
+local AT server and live gunicorn servers."""
 import ipaddress
-import os
-import secrets
-import signal
 import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import flask_migrate
 import pytest
-import requests
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import delete
 
 from invx import create_app
 from invx.accounts import create_account
-from invx.config import database_url as normalise_url
+from invx.config import EXTENSION, settings_of
 from invx.extensions import db
+from invx.models import SigningKey
 
-ROOT = Path(__file__).resolve().parent.parent
-# One INVX_SECRET_KEY for the whole run: the server's signing keys are sealed with it, so
-# the test app and every gunicorn it starts must share it.
-TEST_SECRET = "the-test-suite-secret-key-0123456789"
-POSTGRES_URL = os.environ.get("INVX_TEST_DATABASE_URL")
-# Emptied after each test. Signing keys stay: they are the server's, not an account's.
-TABLES = ("entries", "at_calls", "series", "sequences", "accounts", "sandbox_series")
+from .support.live import LiveServer
+from .support.postgres import (
+    POSTGRES_URL,
+    create_postgres_schema,
+    drop_postgres_schema,
+    postgres_schema_url,
+)
+from .support.settings import suite_settings
 
 _real_getaddrinfo = socket.getaddrinfo
 
@@ -54,34 +47,6 @@ def _is_local_name(host):
 
 socket.getaddrinfo = _loopback_only_getaddrinfo
 
-requires_postgres = pytest.mark.skipif(
-    not POSTGRES_URL,
-    reason="needs PostgreSQL (row locks, concurrency): set INVX_TEST_DATABASE_URL; CI does")
-
-
-def postgres_schema_url(schema):
-    """The test server's URL with ``search_path`` set to a schema of our own."""
-    url = make_url(normalise_url(POSTGRES_URL))
-    return url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-        hide_password=False)
-
-
-def create_postgres_schema():
-    """A fresh, empty schema on the test server. Fails (never skips) if it is unreachable."""
-    schema = f"invx_test_{secrets.token_hex(4)}"
-    engine = create_engine(normalise_url(POSTGRES_URL))
-    with engine.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine.dispose()
-    return schema
-
-
-def drop_postgres_schema(schema):
-    engine = create_engine(normalise_url(POSTGRES_URL))
-    with engine.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    engine.dispose()
-
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
@@ -95,16 +60,18 @@ def database_url(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def app(database_url, tmp_path_factory):
-    app = create_app({
-        "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "INVX_SANDBOX_LATENCY": 0.0,
-        "INVX_SECRET_KEY": TEST_SECRET,
-    })
-    app.instance_path = str(tmp_path_factory.mktemp("instance"))
+    app = create_app(suite_settings(database_url,
+                                    instance_path=str(tmp_path_factory.mktemp("instance"))),
+                     TESTING=True)
     with app.app_context():
         flask_migrate.upgrade()
     return app
+
+
+# Emptied after each test: every table but the server's signing keys (they are the
+# server's, not an account's), children first.
+EMPTIED = [table for table in reversed(db.metadata.sorted_tables)
+           if table is not SigningKey.__table__]
 
 
 @pytest.fixture(autouse=True)
@@ -115,9 +82,22 @@ def _empty_tables(request):
     app = request.getfixturevalue("app")
     with app.app_context():
         db.session.rollback()
-        for table in TABLES:
-            db.session.execute(text(f"DELETE FROM {table}"))
+        for table in EMPTIED:
+            db.session.execute(delete(table))
         db.session.commit()
+
+
+@pytest.fixture
+def settings(app, monkeypatch):
+    """Change the app's settings for one test: ``settings(at_read_timeout=2.0)``; returns
+    them. Undone after the test."""
+
+    def change(**changes):
+        changed = settings_of(app).replace(**changes)
+        monkeypatch.setitem(app.extensions, EXTENSION, changed)
+        return changed
+
+    return change
 
 
 @pytest.fixture
@@ -153,6 +133,12 @@ def es_key(make_account):
 
 
 @pytest.fixture
+def key(make_account):
+    """The API key of ``acme``, a Portuguese account on the sandbox Tax Authority."""
+    return make_account()
+
+
+@pytest.fixture
 def fake_at():
     """The local AT server (invx fake-at), in a thread on 127.0.0.1."""
     from invx.tax_authority.fake_at import start_in_thread
@@ -162,69 +148,18 @@ def fake_at():
 
 
 @pytest.fixture
-def key(make_account):
-    """The API key of ``acme``, a Portuguese account on the sandbox Tax Authority."""
-    return make_account()
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class LiveServer:
-    """gunicorn serving invx on 127.0.0.1, as ``make run`` does, on the test database."""
-
-    def __init__(self, database_url, log_path, workers=2, **env):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        environment = {**os.environ, "INVX_DATABASE_URL": database_url,
-                       "INVX_BIND": f"127.0.0.1:{self.port}", "INVX_WORKERS": str(workers),
-                       "INVX_SECRET_KEY": TEST_SECRET,
-                       **{name: str(value) for name, value in env.items()}}
-        self.log = open(log_path, "wb")  # noqa: SIM115 (closed in stop)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"], cwd=ROOT,
-            env=environment, stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True)  # its own process group, for crash()
-        try:
-            self._wait_until_up()
-        except BaseException:
-            self.crash()  # never leave a half-started server behind
-            self.log.close()
-            raise
-
-    def _wait_until_up(self, timeout=60):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                requests.get(self.url + "/openapi.json", timeout=2)
-                return
-            except requests.RequestException:  # not listening yet, or a busy machine
-                time.sleep(0.1)
-        raise RuntimeError("gunicorn did not start in time")
-
-    def crash(self):
-        """SIGKILL gunicorn and its workers at once, as a machine failure would."""
-        with contextlib.suppress(ProcessLookupError):  # already gone
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self):
-        if self.process.poll() is not None:
-            self.log.close()
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
+def one_connection_app(tmp_path):
+    """An app whose pool holds one connection and waits 0.2 s for it."""
+    app = create_app(suite_settings(f"sqlite:///{tmp_path}/invx.sqlite3", db_pool_size=1),
+                     TESTING=True,
+                     SQLALCHEMY_ENGINE_OPTIONS={"max_overflow": 0, "pool_timeout": 0.2})
+    with app.app_context():
+        flask_migrate.upgrade()
+        _, es_key = create_account("acme-es", "ES", "B12345678", None, "none")
+        _, pt_key = create_account("acme", "PT", "123456789", None, "sandbox")
+    yield app, es_key, pt_key
+    with app.app_context():
+        db.engine.dispose()
 
 
 @pytest.fixture

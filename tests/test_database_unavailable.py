@@ -4,32 +4,14 @@ Each test makes an app of its own (a pool of one connection, or a database nobod
 for), so they run the same with or without PostgreSQL."""
 import uuid
 
-import flask_migrate
-import pytest
-
 from invx import create_app
-from invx.accounts import create_account
+from invx.config import Settings
 from invx.extensions import db
 
-from .conftest import TEST_SECRET, free_port
+from .support.live import free_port
+from .support.settings import TEST_SECRET
 
 ENTRY_BODY = {"meta": {"order": "1"}}
-
-
-@pytest.fixture
-def one_connection_app(tmp_path):
-    """An app whose pool holds one connection and waits 0.2 s for it."""
-    app = create_app({
-        "TESTING": True, "INVX_SECRET_KEY": TEST_SECRET, "INVX_DB_POOL_SIZE": 1,
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/invx.sqlite3",
-        "SQLALCHEMY_ENGINE_OPTIONS": {"max_overflow": 0, "pool_timeout": 0.2}})
-    with app.app_context():
-        flask_migrate.upgrade()
-        _, es_key = create_account("acme-es", "ES", "B12345678", None, "none")
-        _, pt_key = create_account("acme", "PT", "123456789", None, "sandbox")
-    yield app, es_key, pt_key
-    with app.app_context():
-        db.engine.dispose()
 
 
 def _busy(app):
@@ -76,8 +58,9 @@ def test_an_invoicexpress_request_that_finds_every_connection_busy_is_503(one_co
 
 def test_a_database_nobody_listens_for_is_503_without_its_address(caplog):
     port = free_port()  # bound a moment ago, then closed: nothing listens there
-    app = create_app({"TESTING": True, "INVX_SECRET_KEY": TEST_SECRET,
-                      "SQLALCHEMY_DATABASE_URI": f"postgresql://invx:hunter2@127.0.0.1:{port}/x"})
+    app = create_app(Settings(secret_key=TEST_SECRET,
+                              database_url=f"postgresql://invx:hunter2@127.0.0.1:{port}/x"),
+                     TESTING=True)
     client = app.test_client()
     headers = {"Authorization": f"Bearer {'a' * 40}"}
     sequence_api = client.put(f"/sequence/v1/series/{uuid.uuid4()}/entries/{uuid.uuid4()}",

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from invx.extensions import db
 
-from .conftest import requires_postgres
+from .support.postgres import requires_postgres
 
 CONF = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
 

@@ -6,9 +6,10 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from invx import create_app
+from invx.config import Settings
 from invx.extensions import db
 
-from .conftest import (
+from .support.postgres import (
     create_postgres_schema,
     drop_postgres_schema,
     postgres_schema_url,
@@ -20,7 +21,7 @@ TABLES = {"accounts", "sequences", "series", "sandbox_series", "at_calls", "entr
 
 
 def upgrade_and_check(url):
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    app = create_app(Settings(database_url=url))
     with app.app_context():
         flask_migrate.upgrade()
         assert set(inspect(db.engine).get_table_names()) == TABLES
@@ -49,7 +50,7 @@ def test_postgresql_upgrades_from_empty_to_the_models():
 def test_the_cli_upgrades_the_configured_database(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from invx.cli import main
+    from invx.commands import main
     monkeypatch.setenv("INVX_DATABASE_URL", f"sqlite:///{tmp_path}/cli.sqlite3")
     result = CliRunner().invoke(main, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
@@ -60,7 +61,7 @@ def test_the_cli_upgrades_the_configured_database(tmp_path, monkeypatch):
 
 
 def test_the_app_never_creates_tables_by_itself(tmp_path):
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/untouched.sqlite3"})
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/untouched.sqlite3"))
     with app.app_context():
         assert inspect(db.engine).get_table_names() == []
         db.engine.dispose()
@@ -78,7 +79,7 @@ def test_postgres_urls_use_psycopg2(url, expected):
 
 
 def test_upgrading_a_database_with_sequences_gives_their_series_document_numbers(tmp_path):
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/old.sqlite3"})
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/old.sqlite3"))
     with app.app_context():
         flask_migrate.upgrade(revision="0002")
         with db.engine.begin() as connection:

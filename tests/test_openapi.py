@@ -1,34 +1,23 @@
-"""``/openapi.json``: a valid OpenAPI 3 document that matches what the API answers."""
-import json
+"""``/openapi.json``: a valid OpenAPI 3.1 document, generated from the schemas the APIs
+validate with, that describes every endpoint and every limit."""
+import re
 
-from openapi_schema_validator import OAS30Validator
-from openapi_spec_validator import validate
+import pytest
+from marshmallow import fields, validate
+from openapi_schema_validator import OAS31Validator
+from openapi_spec_validator import validate as validate_document
 
-from .test_sequences_api import SPEC_KEYS, create
+from invx import errors
+from invx.invoicexpress.schemas import SequenceRequestSchema
+from invx.sequence_service.schemas import EntryCreateSchema, SeriesCreateSchema
 
-
-def document(client):
-    return client.get("/openapi.json").get_json()
-
-
-def resolve(doc, schema):
-    """Inline the document's ``$ref``s, for the plain JSON-schema validator."""
-    if isinstance(schema, dict):
-        if "$ref" in schema:
-            return resolve(doc, doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]])
-        return {k: resolve(doc, v) for k, v in schema.items()}
-    if isinstance(schema, list):
-        return [resolve(doc, item) for item in schema]
-    return schema
+from .support.openapi import document, response_schema
 
 
-def response_schema(doc, path, method, status):
-    content = doc["paths"][path][method]["responses"][status]["content"]
-    return resolve(doc, content["application/json"]["schema"])
-
-
-def test_the_document_is_valid_openapi_3(client):
-    validate(document(client))
+def test_the_document_is_valid_openapi_3_1(client):
+    doc = document(client)
+    assert doc["openapi"].startswith("3.1")
+    validate_document(doc)
 
 
 def test_it_describes_every_endpoint(client, app):
@@ -42,9 +31,8 @@ def test_it_describes_every_endpoint(client, app):
         ("/sequence/v1/series/{series_id}/entries", "get"),
         ("/sequence/v1/series/{series_id}/entries/{id}", "put"),
         ("/sequence/v1/series/{series_id}/entries/{id}", "get"), ("/sequence/v1/keys", "get")}
-    # and the app serves nothing it does not describe (parameter names aside)
-    import re
 
+    # and the app serves nothing it does not describe (parameter names aside)
     def shape(path):
         return re.sub(r"\{[^}]+\}", "{}", re.sub(r"<(?:\w+:)?\w+>", "{}", path))
 
@@ -54,30 +42,21 @@ def test_it_describes_every_endpoint(client, app):
     assert served == {(shape(path), method) for path, method in described}
 
 
-def test_the_sequence_schema_lists_every_key_in_order(client):
-    schema = document(client)["components"]["schemas"]["Sequence"]
-    assert list(schema["properties"]) == SPEC_KEYS
-
-
-def test_real_responses_validate_against_the_document(client, key):
+def test_every_invoicexpress_error_code_is_documented(client):
     doc = document(client)
-    created = create(client, key)
-    OAS30Validator(response_schema(doc, "/sequences.json", "post", "201")).validate(
-        created.get_json())
-    listing = client.get(f"/sequences.json?api_key={key}").get_json()
-    OAS30Validator(response_schema(doc, "/sequences.json", "get", "200")).validate(listing)
-    error = create(client, key).get_json()  # 002
-    OAS30Validator(response_schema(doc, "/sequences.json", "post", "422")).validate(error)
-    sequence_id = created.get_json()["sequence"]["id"]
-    wrapped = client.put(f"/sequences/{sequence_id}/register.json?api_key={key}").get_json()
-    OAS30Validator(
-        response_schema(doc, "/sequences/{id}/register.json", "put", "409")).validate(wrapped)
-
-
-def test_every_documented_error_code_is_in_the_document(client):
-    text = json.dumps(document(client))
-    for code in ("000", "001", "002", "003", "004", "005", "006", "007"):
-        assert f'"{code}"' in text
+    documented = set()
+    for item in doc["paths"].values():
+        for operation in item.values():
+            for response in operation["responses"].values():
+                schema = response.get("content", {}).get("application/json", {}).get("schema")
+                for body in (schema or {}).get("oneOf", []):
+                    body = body["properties"].get("errors", body)
+                    documented.add(body["properties"]["code"]["enum"][0])
+    codes = {kind.code for kind in vars(errors).values()
+             if isinstance(kind, type) and issubclass(kind, errors.InvxError)
+             and not kind.empty_body}
+    assert codes == {"000", "001", "002", "003", "004", "005", "006", "007"}
+    assert documented == codes
 
 
 def test_every_operation_documents_the_503_of_a_database_down_or_busy(client):
@@ -85,7 +64,66 @@ def test_every_operation_documents_the_503_of_a_database_down_or_busy(client):
     for path, item in doc["paths"].items():
         for method, operation in item.items():
             assert "503" in operation["responses"], (path, method)
-    OAS30Validator(response_schema(doc, "/sequences.json", "get", "503")).validate(
+    OAS31Validator(response_schema(doc, "/sequences.json", "get", "503")).validate(
         {"code": "000", "message": "Unknown error."})
-    OAS30Validator(response_schema(doc, "/sequence/v1/keys", "get", "503")).validate(
+    OAS31Validator(response_schema(doc, "/sequence/v1/keys", "get", "503")).validate(
         {"code": "unavailable", "message": "The database is unreachable or busy."})
+
+
+def _limits(field):
+    """The OpenAPI keywords the validators of a marshmallow ``field`` mean."""
+    object_like = isinstance(field, fields.Dict)
+    size = ("minProperties", "maxProperties") if object_like else ("minLength", "maxLength")
+    expected = {}
+    for validator in field.validators:
+        if isinstance(validator, validate.Length):
+            expected.update({name: value for name, value in zip(
+                size, (validator.min, validator.max), strict=True) if value is not None})
+        elif isinstance(validator, validate.Range):
+            expected.update({name: value for name, value in (
+                ("minimum", validator.min), ("maximum", validator.max)) if value is not None})
+        elif isinstance(validator, validate.Regexp):
+            expected["pattern"] = validator.regex.pattern
+        elif isinstance(validator, validate.OneOf):
+            expected["enum"] = list(validator.choices)
+        else:
+            raise AssertionError(f"a validator this test cannot read: {validator!r}")
+    if object_like:
+        keys = _limits(field.key_field)
+        if keys:
+            expected["propertyNames"] = keys
+        values = _limits(field.value_field)
+        if values:
+            expected["additionalProperties"] = values
+    return expected
+
+
+@pytest.mark.parametrize("name, schema", [
+    ("SeriesCreate", SeriesCreateSchema), ("EntryCreate", EntryCreateSchema),
+    ("SequenceIn", SequenceRequestSchema().fields["sequence"].schema)],
+    ids=["SeriesCreate", "EntryCreate", "SequenceIn"])
+def test_every_limit_that_validation_enforces_is_in_the_document(client, name, schema):
+    documented = document(client)["components"]["schemas"][name]["properties"]
+    fields_ = schema().fields if isinstance(schema, type) else schema.fields
+    assert set(documented) == {field.data_key or key for key, field in fields_.items()}
+    for key, field in fields_.items():
+        for keyword, value in _limits(field).items():
+            if isinstance(value, dict):
+                assert value.items() <= documented[key][keyword].items(), (name, key, keyword)
+            else:
+                assert documented[key].get(keyword) == value, (name, key, keyword)
+
+
+def test_a_limit_missing_from_the_document_would_be_caught():
+    """The check above reads every validator it meets, so a new limit cannot slip by."""
+    with_limit = fields.String(validate=validate.Length(max=3))
+    assert _limits(with_limit) == {"maxLength": 3}
+    with pytest.raises(AssertionError, match="cannot read"):
+        _limits(fields.String(validate=validate.Email()))
+
+
+def test_the_page_size_limits_are_the_apis(client):
+    from invx.sequence_service.schemas import DEFAULT_LIMIT, MAX_LIMIT
+    operation = document(client)["paths"]["/sequence/v1/series/{series_id}/entries"]["get"]
+    limit = next(p for p in operation["parameters"] if p["name"] == "limit")["schema"]
+    assert (limit["minimum"], limit["maximum"], limit["default"]) == (1, MAX_LIMIT, DEFAULT_LIMIT)

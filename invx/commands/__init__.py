@@ -1,16 +1,26 @@
-"""The ``invx`` command's groups, added to the app's CLI by ``create_app``."""
-from ..tax_authority.fake_at import fake_at_command
+"""The ``invx`` command: Flask's CLI for the invx app, with one module per group."""
+from flask.cli import FlaskGroup
+
 from .accounts import accounts_cli
+from .at_log import at_log
 from .demo import demo
-from .numbering import keys_cli, verify
-from .sequences import at_log, sequences_cli
+from .fake_at import fake_at_command
+from .keys import keys_cli
+from .sequences import sequences_cli
+from .verify import verify
 
 
 def register_commands(app):
-    app.cli.add_command(accounts_cli)
-    app.cli.add_command(sequences_cli)
-    app.cli.add_command(at_log)
-    app.cli.add_command(fake_at_command)
-    app.cli.add_command(keys_cli)
-    app.cli.add_command(verify)
-    app.cli.add_command(demo)
+    """Add invx's commands to ``app.cli`` (create_app does)."""
+    for command in (accounts_cli, sequences_cli, at_log, fake_at_command, keys_cli, verify,
+                    demo):
+        app.cli.add_command(command)
+
+
+def _create_app():
+    from .. import create_app
+    return create_app()
+
+
+main = FlaskGroup(create_app=_create_app, add_version_option=True,
+                  help="invx: InvoiceXpress-compatible sequences, registered with AT.")

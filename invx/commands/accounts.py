@@ -2,10 +2,10 @@
 import sys
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
 from .. import accounts as accounts_domain
+from .. import config
 from ..tax_authority import adapter_names
 from .common import account_json, echo_json, needs_database
 
@@ -96,7 +96,7 @@ def set_tax_authority(name, adapter, endpoint, username, public_key, client_cert
         options["password"] = _read_password(username or "the sub-user")
     try:
         account, reset = accounts_domain.set_tax_authority(
-            name, adapter, current_app.config["INVX_SECRET_KEY"], **options)
+            name, adapter, config.current().secret_key, **options)
     except accounts_domain.AccountError as error:
         raise click.ClickException(str(error)) from None
     settings = account.tax_authority_config or {}

@@ -8,6 +8,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from .. import accounts as accounts_domain
+from .. import config
 from ..auth import account_for_key, is_valid_api_key
 from ..extensions import db
 from ..models import Sequence
@@ -57,7 +58,7 @@ def ensure_demo_account():
 def ensure_local_secret_key():
     """Without INVX_SECRET_KEY, a random one kept in the instance folder, for ``make run``:
     the server needs one to seal its signing keys. Returns its path, or None."""
-    if current_app.config.get("INVX_SECRET_KEY"):
+    if config.current().secret_key:
         return None
     path = os.path.join(current_app.instance_path, "secret-key")
     if not os.path.exists(path):

@@ -14,8 +14,8 @@ def adapter_names():
     return sorted(ADAPTERS)
 
 
-def adapter_for(account, config=None) -> TaxAuthority:
-    """The adapter configured for ``account``, built with the app's ``config``; its every
-    call is recorded in the audit log."""
-    inner = ADAPTERS[account.tax_authority](account, config)
-    return AuditedTaxAuthority(inner, account.id, db.engine)
+def adapter_for(account, settings) -> TaxAuthority:
+    """The adapter configured for ``account``, built with the app's ``settings``; its every
+    call is recorded in the audit log, and made only outside a database transaction."""
+    inner = ADAPTERS[account.tax_authority](account, settings)
+    return AuditedTaxAuthority(inner, account.id, db.engine, settings.at_transaction_guard)

@@ -1,28 +1,21 @@
-"""The real AT adapter: SeriesWS over SOAP 1.1, WS-Security, mutual TLS.
+"""The real AT adapter: SeriesWS over SOAP 1.1, WS-Security, mutual TLS (``tls``).
 
-One ``requests`` session per adapter, with explicit connect/read timeouts. The client
-certificate's key is kept in memory: it is loaded into the TLS context from a temporary
-file that is itself encrypted with a one-time password and removed at once.
+One ``requests`` session per adapter, with explicit connect/read timeouts. It also checks
+the settings an account stores for it (``stored_settings``).
 """
 import ipaddress
-import os
-import secrets
-import ssl
-import tempfile
-from datetime import UTC, date, datetime
+import re
+from datetime import date, datetime
 from urllib.parse import urlsplit
 
-import certifi
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from requests.adapters import HTTPAdapter
 
-from ..secret_box import SecretKeyMissing, SecretUnreadable, unseal
-from . import soap, wss
+from ..secret_box import SecretKeyMissing, SecretUnreadable, seal, unseal
+from . import soap, tls, wss
 from .base import (
     AlreadyRegisteredError,
     AuthenticationError,
+    ConfigurationError,
     InvalidRequestError,
     NoActivityError,
     OperationRefusedError,
@@ -42,10 +35,6 @@ HEADERS = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
 
 _INVALID = {4000, 4002, 4003, 4045, 4046, 4048, 4049}
 _REFUSED = {4004, 4005, 4047, 4051}
-
-
-class ConfigurationError(ValueError):
-    """AT settings invx cannot use; the message says which and why."""
 
 
 def resolve_endpoint(value):
@@ -70,121 +59,12 @@ def _is_loopback(host):
         return False
 
 
-def load_client_certificate(cert_data, key_data):
-    """Check that a client certificate (PEM or DER) and its key (PEM or DER) belong
-    together; returns (certificate PEM, unencrypted private key PEM)."""
-    try:
-        cert = x509.load_pem_x509_certificate(cert_data)
-    except ValueError:
-        try:
-            cert = x509.load_der_x509_certificate(cert_data)
-        except ValueError:
-            raise ConfigurationError("the client certificate is not PEM nor DER X.509") from None
-    key = None
-    for load in (serialization.load_pem_private_key, serialization.load_der_private_key):
-        try:
-            key = load(key_data, password=None)
-            break
-        except (ValueError, TypeError):
-            continue
-    if key is None:
-        raise ConfigurationError("the client key is not an unencrypted PEM or DER private key")
-    if key.public_key().public_numbers() != cert.public_key().public_numbers():
-        raise ConfigurationError("the client key does not belong to the client certificate")
-    now = datetime.now(UTC)
-    if cert.not_valid_after_utc < now:
-        raise ConfigurationError(
-            f"the client certificate expired on {cert.not_valid_after_utc.date()}")
-    if cert.not_valid_before_utc > now:
-        raise ConfigurationError(
-            f"the client certificate is valid only from {cert.not_valid_before_utc.date()}")
-    return (cert.public_bytes(serialization.Encoding.PEM).decode("ascii"),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()).decode("ascii"))
-
-
-def tls_context(ca_bundle=None, cert_pem=None, key_pem=None):
-    """The one TLS context every connection to AT uses.
-
-    AT's server certificate is checked against ``ca_bundle`` (a PEM file), by default
-    certifi's copy of Mozilla's list, the one requests itself uses; and the client
-    certificate, when there is one, is presented.
-    """
-    context = ssl.create_default_context(cafile=ca_bundle or certifi.where())
-    if cert_pem and key_pem:
-        _add_client_certificate(context, cert_pem, key_pem)
-    return context
-
-
-def _add_client_certificate(context, cert_pem, key_pem):
-    one_time = secrets.token_bytes(32)
-    key = serialization.load_pem_private_key(key_pem.encode("ascii"), password=None)
-    encrypted = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.BestAvailableEncryption(one_time))
-    with tempfile.TemporaryDirectory(prefix="invx-tls-") as folder:
-        cert_path, key_path = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
-        for path, data in ((cert_path, cert_pem.encode("ascii")), (key_path, encrypted)):
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(data)
-        context.load_cert_chain(cert_path, key_path, password=one_time)
-
-
-class _TlsAdapter(HTTPAdapter):
-    """requests' adapter with the context above as the only source of trust."""
-
-    def __init__(self, context, **kwargs):
-        self._context = context
-        super().__init__(**kwargs)
-
-    def init_poolmanager(self, *args, **kwargs):
-        kwargs["ssl_context"] = self._context
-        return super().init_poolmanager(*args, **kwargs)
-
-    def cert_verify(self, conn, url, verify, cert):
-        # requests would add its own CA bundle to the context on every new connection.
-        conn.cert_reqs = "CERT_REQUIRED"
-
-
-# OpenSSL's names for the alerts a server sends when it will not take the client's
-# certificate (none, unknown issuer, expired, revoked...): AT refusing the credentials.
-_CLIENT_CERTIFICATE_ALERTS = ("CERTIFICATE_REQUIRED", "BAD_CERTIFICATE", "UNKNOWN_CA",
-                              "CERTIFICATE_EXPIRED", "CERTIFICATE_REVOKED",
-                              "CERTIFICATE_UNKNOWN", "UNSUPPORTED_CERTIFICATE",
-                              "ACCESS_DENIED")
-
-
-def _tls_error(error):
-    """The typed error for a TLS failure (``requests.exceptions.SSLError``)."""
-    cause = _ssl_cause(error)
-    if isinstance(cause, ssl.SSLCertVerificationError):
-        # The handshake stopped before anything was sent: AT saw no request.
-        return UnavailableError(
-            f"AT's server certificate was not accepted ({cause.verify_message}); "
-            "INVX_AT_CA_BUNDLE names the CAs it is checked against")
-    reason = getattr(cause, "reason", None) or ""
-    if any(reason.endswith(alert) for alert in _CLIENT_CERTIFICATE_ALERTS):
-        # The server's TLS layer refused the connection: the request reached no service.
-        return AuthenticationError(f"AT refused the client TLS certificate ({reason})")
-    # Anything else, an EOF included, may have cut an answer short. (With TLS 1.3 a refused
-    # client certificate may show up this way too: the server closes as the request goes.)
-    what = reason or (cause or error).__class__.__name__
-    return UnavailableError(f"the TLS connection to AT failed ({what})", outcome_unknown=True)
-
-
-def _ssl_cause(error):
-    """The ``ssl.SSLError`` underneath requests' and urllib3's wrappers, or None."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if isinstance(error, ssl.SSLError):
-            return error
-        inner = getattr(error, "reason", None)  # urllib3's MaxRetryError
-        if not isinstance(inner, BaseException):
-            inner = next((arg for arg in getattr(error, "args", ())
-                          if isinstance(arg, BaseException)), None)
-        error = inner or error.__cause__ or error.__context__
-    return None
+def _check_username(username, fiscal_id):
+    match = USERNAME_PATTERN.fullmatch(username)
+    if not match:
+        raise ConfigurationError("the username is NIF/SUB-USER, e.g. 123456789/1")
+    if match.group(1) != fiscal_id:
+        raise ConfigurationError(f"the username's NIF must be the account's, {fiscal_id}")
 
 
 def _int(value):
@@ -233,34 +113,77 @@ def result_error(code, message):
     return TaxAuthorityError(message, code)
 
 
+USERNAME_PATTERN = re.compile(r"([0-9]{9})/([0-9]{1,6})")  # NIF/SUB-USER
+SERIES_TYPES = ("N", "F", "R")
+
+
 class AtSeriesService(TaxAuthority):
     """AT's SeriesWS, for the taxpayer whose sub-user credentials the account holds."""
 
     name = "at"
 
-    def __init__(self, account, config=None):
-        config = config or {}
-        settings = account.tax_authority_config or {}
+    @classmethod
+    def stored_settings(cls, account, secret_key, endpoint=None, username=None,
+                        password=None, public_key=None, client_cert=None, client_key=None,
+                        software_certificate=None, series_type=None):
+        """Checked, storable settings, the password and the client key sealed."""
+        missing = [option for option, value in (
+            ("--endpoint", endpoint), ("--username", username), ("--public-key", public_key),
+            ("password", password)) if not value]
+        if missing:
+            raise ConfigurationError(f"the at adapter needs {', '.join(missing)}")
+        endpoint = resolve_endpoint(endpoint)
+        _check_username(username, account.fiscal_id)
         try:
-            self.endpoint = resolve_endpoint(settings["endpoint"])
-            self.username = settings["username"]
-            self.public_key = wss.load_public_key(settings["public_key_pem"].encode("ascii"))
-            secret_key = config.get("INVX_SECRET_KEY")
-            self._password = unseal(secret_key, settings["password"]).decode("utf-8")
-            client_key = (unseal(secret_key, settings["client_key"]).decode("ascii")
-                          if settings.get("client_key") else None)
+            at_key = wss.public_key_pem(wss.load_public_key(public_key))
+        except wss.KeyMaterialError as error:
+            raise ConfigurationError(f"--public-key: {error}") from None
+        if (client_cert is None) != (client_key is None):
+            raise ConfigurationError("--client-cert and --client-key go together")
+        if client_cert is None and endpoint in ENDPOINTS.values():
+            raise ConfigurationError(
+                "AT's endpoints take only mutual TLS: give --client-cert and --client-key, "
+                "the certificate AT issued to the software producer")
+        software_certificate = 0 if software_certificate is None else software_certificate
+        if not 0 <= software_certificate <= 9999:
+            raise ConfigurationError("--software-certificate is AT's certificate number, "
+                                     "0 to 9999")
+        series_type = series_type or "N"
+        if series_type not in SERIES_TYPES:
+            raise ConfigurationError("--series-type is N (normal), F (training) or R "
+                                     "(recovery)")
+        stored = {"endpoint": endpoint, "username": username, "public_key_pem": at_key,
+                  "software_certificate": software_certificate, "series_type": series_type}
+        try:
+            if client_cert is not None:
+                cert_pem, key_pem = tls.load_client_certificate(client_cert, client_key)
+                stored["client_cert_pem"] = cert_pem
+                stored["client_key"] = seal(secret_key, key_pem)
+            stored["password"] = seal(secret_key, password)
+        except SecretKeyMissing as error:
+            raise ConfigurationError(str(error)) from None
+        return stored
+
+    def __init__(self, account, settings):
+        stored = account.tax_authority_config or {}
+        try:
+            self.endpoint = resolve_endpoint(stored["endpoint"])
+            self.username = stored["username"]
+            self.public_key = wss.load_public_key(stored["public_key_pem"].encode("ascii"))
+            self._password = unseal(settings.secret_key, stored["password"]).decode("utf-8")
+            client_key = (unseal(settings.secret_key, stored["client_key"]).decode("ascii")
+                          if stored.get("client_key") else None)
         except (KeyError, TypeError) as error:
             raise AuthenticationError(f"the AT settings are incomplete ({error})") from None
         except (wss.KeyMaterialError, SecretKeyMissing, SecretUnreadable) as error:
             raise AuthenticationError(str(error)) from None
-        self.software_certificate = int(settings.get("software_certificate", 0))
-        self.series_type = settings.get("series_type", "N")
-        self.timeout = (float(config.get("INVX_AT_CONNECT_TIMEOUT", 5.0)),
-                        float(config.get("INVX_AT_READ_TIMEOUT", 30.0)))
+        self.software_certificate = int(stored.get("software_certificate", 0))
+        self.series_type = stored.get("series_type", "N")
+        self.timeout = settings.at_timeout
         self.session = requests.Session()
         self.session.trust_env = False  # no proxy from the environment between us and AT
-        self.session.mount("https://", _TlsAdapter(tls_context(
-            config.get("INVX_AT_CA_BUNDLE"), settings.get("client_cert_pem"), client_key)))
+        self.session.mount("https://", tls.TlsAdapter(tls.tls_context(
+            settings.at_ca_bundle, stored.get("client_cert_pem"), client_key)))
 
     def close(self):
         self.session.close()
@@ -277,7 +200,7 @@ class AtSeriesService(TaxAuthority):
         except requests.Timeout:
             raise UnavailableError("AT did not answer in time", outcome_unknown=True) from None
         except requests.exceptions.SSLError as error:
-            raise _tls_error(error) from None
+            raise tls.tls_error(error) from None
         except requests.RequestException as error:
             raise UnavailableError(f"no answer from AT ({error.__class__.__name__})",
                                    outcome_unknown=True) from None

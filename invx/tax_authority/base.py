@@ -8,6 +8,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 
+class ConfigurationError(ValueError):
+    """Adapter settings invx cannot use; the message says which and why."""
+
+
 @dataclass(frozen=True)
 class SeriesRegistration:
     """What ``registarSerie`` sends: the fields of AT's schema, in its order."""
@@ -99,6 +103,15 @@ class TaxAuthority(ABC):
     has_credentials = True  # False where no call can succeed (the ``none`` adapter)
     software_certificate = 0  # numCertSWFatur to declare
     series_type = "N"  # tipoSerie: N normal, F training, R recovery
+
+    @classmethod
+    def stored_settings(cls, account, secret_key, **options):
+        """The settings ``account`` keeps for this adapter, checked, its secrets sealed
+        with ``secret_key``: None for an adapter that takes none. ``options`` are those of
+        ``invx accounts set-tax-authority``; raises ConfigurationError."""
+        if any(value is not None for value in options.values()):
+            raise ConfigurationError("those settings are for --adapter at only")
+        return None
 
     def close(self):  # noqa: B027 (optional hook: most adapters hold nothing)
         """Release what the adapter holds (connections)."""

@@ -10,7 +10,7 @@ class NoTaxAuthority(TaxAuthority):
     name = "none"
     has_credentials = False
 
-    def __init__(self, account, config=None):
+    def __init__(self, account, settings):
         self.account = account
 
     def register_series(self, registration):

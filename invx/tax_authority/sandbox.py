@@ -14,14 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..extensions import db
-from ..fiscal import (
-    VALIDATION_CODE_ALPHABET,
-    is_valid_class_and_type,
-    is_valid_serie,
-    serie_key,
-    today_in_portugal,
-)
 from ..models import BigKey
+from ..portugal.atcud import VALIDATION_CODE_ALPHABET
+from ..portugal.document_types import is_valid_class_and_type
+from ..portugal.lisbon import today_in_portugal
+from ..portugal.series_names import is_valid_serie, serie_key
 from .base import (
     AlreadyRegisteredError,
     InvalidRequestError,
@@ -107,10 +104,10 @@ class SandboxTaxAuthority(TaxAuthority):
 
     name = "sandbox"
 
-    def __init__(self, account, config=None):
+    def __init__(self, account, settings):
         self.nif = account.fiscal_id
         self.engine = db.engine  # taken now: calls may come from worker threads
-        self.latency = float((config or {}).get("INVX_SANDBOX_LATENCY", 0) or 0)
+        self.latency = settings.sandbox_latency
 
     def _round_trip(self):
         if self.latency:

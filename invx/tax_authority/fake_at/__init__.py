@@ -12,14 +12,16 @@ Three layers, one module each:
   (``handle(body) -> (status, body)``).
 - ``http``: ``FakeATServer`` / ``start_in_thread``: the HTTP server, with JSON control endpoints
   under ``/_fake/``; ``server_tls_context`` for HTTPS.
-- ``command``: ``load_or_create_key`` and the ``invx fake-at`` click command.
+- ``keys``: ``load_or_create_key``, the service's RSA key kept in a file.
+
+The ``invx fake-at`` command that serves it is ``invx.commands.fake_at``.
 
 It is plain HTTP unless given a server certificate; then HTTPS, with mutual TLS if given the
 CA its clients' certificates must come from, to rehearse AT's TLS set-up locally. Its codes
 were never issued by AT.
 """
-from .command import fake_at_command, load_or_create_key
 from .http import FakeATServer, server_tls_context, start_in_thread
+from .keys import load_or_create_key
 from .rules import (
     DEFAULT_USERS,
     AuthenticationFailure,
@@ -31,6 +33,6 @@ from .rules import (
 from .service import FakeAT, generate_key
 
 __all__ = ["DEFAULT_USERS", "AuthenticationFailure", "ConnectionDropped", "FakeAT",
-           "FakeATServer", "Refusal", "check_registration", "fake_at_command",
+           "FakeATServer", "Refusal", "check_registration",
            "generate_key", "load_or_create_key", "parse_behaviour", "server_tls_context",
            "start_in_thread"]

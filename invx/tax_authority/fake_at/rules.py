@@ -4,12 +4,8 @@
 import re
 from datetime import UTC, date, datetime
 
-from ...fiscal import (
-    AT_CLASSES,
-    is_valid_class_and_type,
-    is_valid_serie,
-    serie_key,
-)
+from ...portugal.document_types import AT_CLASSES, is_valid_class_and_type
+from ...portugal.series_names import is_valid_serie, serie_key
 from .. import soap
 
 DEFAULT_USERS = {"123456789/1": "fake-at-password"}

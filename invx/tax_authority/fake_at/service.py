@@ -9,12 +9,10 @@ from datetime import timedelta
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ...fiscal import (
-    VALIDATION_CODE_ALPHABET,
-    is_valid_nif,
-    serie_key,
-    today_in_portugal,
-)
+from ...portugal.atcud import VALIDATION_CODE_ALPHABET
+from ...portugal.lisbon import today_in_portugal
+from ...portugal.nif import is_valid_nif
+from ...portugal.series_names import serie_key
 from .. import soap, wss
 from .rules import (
     AUTH_FAULTCODE,

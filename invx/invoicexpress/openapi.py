@@ -1,0 +1,103 @@
+"""The InvoiceXpress half of ``/openapi.json``: the ``sequences`` resource.
+
+Its request and SEQUENCE schemas are generated from the marshmallow schemas. The errors are
+written here: InvoiceXpress answers each with a fixed ``{"code", "message"}`` pair (some
+wrapped in ``{"errors": ...}``), and 401 and 404 with an empty body.
+"""
+from .. import errors
+from .schemas import SequenceRequestSchema, SequenceSchema
+
+_REGISTRATION_ERRORS = (errors.UnknownError, errors.NameNotAllowed, errors.AlreadyExists,
+                        errors.InvalidSequence, errors.InvalidCredentials,
+                        errors.NoOpenActivity)
+_UNAVAILABLE = "The database is down or too busy (see Retry-After); nothing was changed."
+
+
+def _error(error, wrapped=False):
+    body = {"type": "object", "required": ["code", "message"], "properties": {
+        "code": {"type": "string", "enum": [error.code]},
+        "message": {"type": "string", "enum": [error.message]}},
+        "additionalProperties": False}
+    if wrapped:
+        body = {"type": "object", "required": ["errors"], "properties": {"errors": body},
+                "additionalProperties": False}
+    return body
+
+
+def _errors(description, kinds, wrapped=False):
+    return {"description": description, "content": {"application/json": {
+        "schema": {"oneOf": [_error(kind, wrapped) for kind in kinds]}}}}
+
+
+def _json(schema, description):
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _object(**properties):
+    return {"type": "object", "required": list(properties), "properties": properties,
+            "additionalProperties": False}
+
+
+_SEQUENCE = SequenceSchema
+_UNAUTHORIZED = {"description": "The api_key is missing or wrong, or the host names another "
+                                "account. Empty body."}
+_NOT_FOUND = {"description": "No such sequence in this account. Empty body."}
+_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"},
+       "description": "The sequence id."}
+_IGNORED_BODY = "A request body, if sent, is ignored."
+
+
+def _operations():
+    one = _object(sequence=_SEQUENCE)
+    return {
+        "/sequences.json": {
+            "get": {"summary": "List the account's sequences", "operationId": "listSequences",
+                    "responses": {"200": _json(_object(sequences={
+                        "type": "array", "items": _SEQUENCE}), "The sequences."),
+                        "401": _UNAUTHORIZED}},
+            "post": {
+                "summary": "Create a sequence and register it with the Tax Authority",
+                "operationId": "createSequence",
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": SequenceRequestSchema}}},
+                "responses": {
+                    "201": _json(one, "Created."), "401": _UNAUTHORIZED,
+                    "409": _errors("A registration of this series is in progress.",
+                                   [errors.BeingRegistered]),
+                    "422": _errors("The request or the registration failed.",
+                                   _REGISTRATION_ERRORS)}},
+        },
+        "/sequences/{id}.json": {"get": {
+            "summary": "Get one sequence", "operationId": "getSequence", "parameters": [_ID],
+            "responses": {"200": _json(one, "The sequence."), "401": _UNAUTHORIZED,
+                          "404": _NOT_FOUND}}},
+        "/sequences/{id}/set_current.json": {"put": {
+            "summary": "Make a sequence the account's default", "operationId": "setCurrent",
+            "parameters": [_ID], "description": _IGNORED_BODY,
+            "responses": {"200": {"description": "Empty body."}, "401": _UNAUTHORIZED,
+                          "404": _NOT_FOUND}}},
+        "/sequences/{id}/register.json": {"put": {
+            "summary": "Register the document types that have no validation code yet",
+            "operationId": "registerSequence", "parameters": [_ID],
+            "description": _IGNORED_BODY,
+            "responses": {
+                "200": _json(_object(sequences={"type": "array", "items": _SEQUENCE,
+                                                "minItems": 1, "maxItems": 1}),
+                             "The sequence, in a list of one."),
+                "401": _UNAUTHORIZED, "404": _NOT_FOUND,
+                "409": _errors("Being registered, or nothing left to register.",
+                               [errors.BeingRegistered, errors.AllRegistered], wrapped=True),
+                "422": _errors("The registration failed.", _REGISTRATION_ERRORS,
+                               wrapped=True)}}},
+    }
+
+
+def describe(spec):
+    """Add the InvoiceXpress resource to ``spec`` (an apispec APISpec)."""
+    spec.components.schema("Sequence", schema=SequenceSchema)
+    spec.components.schema("SequenceRequest", schema=SequenceRequestSchema)
+    for path, operations in _operations().items():
+        for operation in operations.values():  # any of them can find the database down
+            operation["responses"]["503"] = _errors(_UNAVAILABLE, [errors.UnknownError])
+            operation["security"] = [{"api_key": []}]
+        spec.path(path=path, operations=operations)

@@ -1,0 +1,61 @@
+"""Blueprint: the InvoiceXpress ``sequences`` resource (``/sequences*.json``)."""
+from flask import Blueprint, abort, g, request
+from marshmallow import ValidationError
+
+from .. import config, errors
+from ..auth import authenticate
+from ..http import empty_response, json_response
+from . import sequences
+from .schemas import SequenceRequestSchema, SequenceSchema, parse_json
+
+bp = Blueprint("invoicexpress", __name__)
+sequence_schema = SequenceSchema()
+request_schema = SequenceRequestSchema()
+
+
+@bp.before_request
+def _authenticate():
+    account = authenticate(request.args.get("api_key"), request.host)
+    if account is None:
+        abort(401)
+    g.account = account
+
+
+def _sequence_body():
+    try:
+        return request_schema.load(parse_json(request.get_data()))["sequence"]
+    except (ValueError, ValidationError):
+        raise errors.InvalidSequence("the body is not {\"sequence\": {\"serie\": ...}}") from None
+
+
+@bp.get("/sequences.json")
+def list_sequences():
+    listed = sequences.list_sequences(g.account)
+    return json_response({"sequences": sequence_schema.dump(listed, many=True)})
+
+
+@bp.get("/sequences/<int:sequence_id>.json")
+def get_sequence(sequence_id):
+    sequence = sequences.get_sequence(g.account, sequence_id)
+    return json_response({"sequence": sequence_schema.dump(sequence)})
+
+
+@bp.post("/sequences.json")
+def create_sequence():
+    body = _sequence_body()
+    sequence = sequences.create_sequence(g.account, body["serie"], config.current(),
+                                         make_default=body["default_sequence"])
+    return json_response({"sequence": sequence_schema.dump(sequence)}, 201)
+
+
+@bp.put("/sequences/<int:sequence_id>/set_current.json")
+def set_current(sequence_id):
+    sequences.set_default(g.account, sequence_id)  # a body, if any, is ignored
+    return empty_response(200)
+
+
+@bp.put("/sequences/<int:sequence_id>/register.json")
+@errors.errors_wrapped
+def register(sequence_id):
+    sequence = sequences.register_missing(g.account, sequence_id, config.current())
+    return json_response({"sequences": [sequence_schema.dump(sequence)]})

@@ -1,0 +1,69 @@
+"""The rows that cross the batch path (store, issuing, the answer): named, never read by
+position. Each is a NamedTuple, so a database row becomes one for the cost of a tuple, and
+the store builds its SQL from the same field names, in the same order."""
+from typing import NamedTuple
+
+
+class EntryRow(NamedTuple):
+    """An entry as the store reads and writes it, and as a request is answered with it."""
+
+    id: str
+    series_id: str
+    number: int
+    code: str
+    meta: dict | None
+    previous_id: str | None
+    sig: str
+    client_sig: str | None
+    created_at: object
+    updated_at: object
+    request_hash: str
+
+    @property
+    def sigs(self):
+        """The server's signature, then the client's if it sent one."""
+        return [self.sig] + ([self.client_sig] if self.client_sig else [])
+
+
+def entries_by_id(rows):
+    """{id: EntryRow} of database rows of EntryRow's fields."""
+    return {entry.id: entry for entry in map(EntryRow._make, rows)}
+
+
+class LockedSeries(NamedTuple):
+    """The series a batch numbers, as read once its row lock was granted."""
+
+    id: str
+    account_id: int
+    sequence_pk: int | None
+    doc_type: str | None
+    validation_code: str | None
+    at_status: str
+    last_number: int
+    last_entry_id: str | None
+    prefix: str
+    padding: int
+    suffix: str
+    code: str | None
+    api_key_hash: str
+    closed_as: str | None  # of its InvoiceXpress sequence, read after the lock
+
+
+# The series' own columns among LockedSeries' fields: the rest come from other tables.
+SERIES_COLUMNS = LockedSeries._fields[:LockedSeries._fields.index("api_key_hash")]
+
+
+class SeriesView(NamedTuple):
+    """What an entry's answer needs of its series, read inside the entry's transaction."""
+
+    id: str
+    is_invoicexpress: bool
+    doc_type: str | None
+    validation_code: str | None
+    at_status: str
+
+    @classmethod
+    def of(cls, series):
+        """The view of a LockedSeries (or a Series row)."""
+        return cls(series.id, series.sequence_pk is not None, series.doc_type,
+                   series.validation_code, series.at_status)

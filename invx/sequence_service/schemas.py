@@ -1,0 +1,97 @@
+"""The Sequence Service's request bodies, as marshmallow schemas: they validate what comes
+in, and the OpenAPI document's request schemas are generated from them (``answers`` holds
+what goes out)."""
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+
+MAX_INDEX = 10**15
+DEFAULT_LIMIT, MAX_LIMIT = 20, 100  # entries in a page of GET .../entries
+
+
+class StrictInteger(fields.Integer):
+    """A JSON integer: not a string of digits, not a boolean."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError("Not a valid integer.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class Text(fields.String):
+    """A string that can be stored and signed: no NUL (PostgreSQL refuses it in text) and no
+    unpaired surrogate (JSON's ``"\\ud800"`` escape, which is not Unicode text)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ValidationError("Must not contain NUL (U+0000).")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError("Must not contain an unpaired surrogate.") from None
+        return text
+
+
+def _text(length, default=None, example=None):
+    return Text(load_default=default, allow_none=default is None,
+                validate=validate.Length(max=length),
+                metadata={"example": example} if example else {})
+
+
+JWS_SHAPE = validate.Regexp(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$",
+                            error="Not a compact JWS.")
+
+
+class SeriesCreateSchema(Schema):
+    """``PUT /sequence/v1/series/{uuid}``: unknown keys are ignored."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    name = _text(255)
+    description = _text(4000)
+    code = _text(64, example="SALES-2020")
+    prefix = _text(64, "", example="INV-")
+    padding = StrictInteger(load_default=0, validate=validate.Range(0, 32),
+                            metadata={"example": 5})
+    suffix = _text(64, "", example="-F1")
+    start = StrictInteger(load_default=None, validate=validate.Range(0, MAX_INDEX),
+                          metadata={"default": 1, "description": "The first index; 1, or "
+                                                               "last_index + 1, if not given."})
+    last_index = StrictInteger(load_default=None, validate=validate.Range(0, MAX_INDEX - 1),
+                               metadata={"description": "start - 1, the other way to say it."})
+    sig = fields.String(load_default=None, allow_none=True,
+                        validate=[validate.Length(max=8192), JWS_SHAPE],
+                        metadata={"description": "The client's compact JWS over the series."})
+
+    @validates_schema
+    def _start_and_last_index_agree(self, data, **kwargs):
+        start, last_index = data.get("start"), data.get("last_index")
+        if start is not None and last_index is not None and last_index != start - 1:
+            raise ValidationError("last_index must be start - 1 when both are given.",
+                                  "last_index")
+
+    def load(self, data, **kwargs):
+        loaded = super().load(data, **kwargs)
+        last_index = loaded.pop("last_index")
+        if loaded["start"] is None:
+            loaded["start"] = 1 if last_index is None else last_index + 1
+        for name in ("prefix", "suffix"):
+            loaded[name] = loaded[name] or ""
+        return loaded
+
+
+class EntryCreateSchema(Schema):
+    """``PUT .../entries/{uuid}``: optional, as is its body; unknown keys are ignored."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    meta = fields.Dict(keys=Text(validate=validate.Length(1, 128)),
+                       values=Text(validate=validate.Length(max=4096)),
+                       load_default=None, allow_none=True,
+                       validate=validate.Length(max=64, error="At most 64 meta keys."),
+                       metadata={"description": "The client's own fields, kept with the "
+                                                "entry (strings)."})
+    sig = fields.String(load_default=None, allow_none=True,
+                        validate=[validate.Length(max=8192), JWS_SHAPE],
+                        metadata={"description": "The client's compact JWS over the entry."})

@@ -1,0 +1,136 @@
+"""Blueprint: the Sequence Service API (``/sequence/v1/...``) — thin views."""
+import base64
+
+from flask import Blueprint, g, request
+from marshmallow import ValidationError
+
+from .. import config, errors
+from ..auth import account_for_bearer, bearer_key, key_digest
+from ..http import json_response, load_json
+from . import issuing, series, signing
+from .answers import SeriesSchema, entry_json
+from .schemas import DEFAULT_LIMIT, MAX_LIMIT, EntryCreateSchema, SeriesCreateSchema
+from .verification import verify_series
+
+bp = Blueprint("sequence_service", __name__, url_prefix="/sequence/v1")
+series_request = SeriesCreateSchema()
+entry_request = EntryCreateSchema()
+series_answer = SeriesSchema()
+PUBLIC = {"sequence_service.keys"}
+# Checks the key itself, in the transaction that writes the entry (see issuing).
+AUTHENTICATED_BY_VIEW = {"sequence_service.create_entry"}
+NOT_AUTHENTICATED_BEFORE = PUBLIC | AUTHENTICATED_BY_VIEW
+
+
+@bp.before_request
+def _before():
+    if request.endpoint not in NOT_AUTHENTICATED_BEFORE:
+        _authenticate()
+
+
+def _authenticate():
+    account = account_for_bearer(request.headers.get("Authorization"))
+    if account is None:
+        raise errors.ApiUnauthorized()
+    g.account = account
+
+
+def _body(schema, required):
+    data = request.get_data()
+    if not data.strip() and not required:
+        payload = {}
+    else:
+        try:
+            payload = load_json(data)  # UTF-8, -16 or -32, as RFC 8259 allows
+        except ValueError:  # not JSON, not text, or nested too deeply
+            raise errors.ApiError("The body is not JSON.") from None
+    if not isinstance(payload, dict):
+        raise errors.ApiError("The body must be a JSON object.")
+    try:
+        return schema.load(payload)
+    except ValidationError as error:
+        raise errors.ApiInvalid(fields=error.messages) from None
+
+
+@bp.get("/series")
+def list_series():
+    return json_response({"list": series_answer.dump(series.list_series(g.account), many=True)})
+
+
+@bp.put("/series/<series_id>")
+def create_series(series_id):
+    created = series.create_series(g.account, series_id, _body(series_request, required=True))
+    return json_response(series_answer.dump(created))
+
+
+@bp.get("/series/<series_ref>")
+def get_series(series_ref):
+    return json_response(series_answer.dump(series.find_series(g.account, series_ref)))
+
+
+@bp.get("/series/<series_ref>/verify")
+def verify(series_ref):
+    return json_response(verify_series(series.find_series(g.account, series_ref)))
+
+
+@bp.put("/series/<series_ref>/entries/<entry_id>")
+def create_entry(series_ref, entry_id):
+    digest = key_digest(bearer_key(request.headers.get("Authorization")))
+    if digest is None:
+        raise errors.ApiUnauthorized()
+    try:
+        entry_id = series.canonical_uuid(entry_id)
+        body = _body(entry_request, required=False)
+    except errors.ApiError:
+        _authenticate()  # a bad key is told 401 before what is wrong with the request
+        raise
+    view, entry = issuing.issue_entry(digest, series_ref, entry_id, body["meta"], body["sig"],
+                                      config.current().secret_key)
+    return json_response(entry_json(view, entry))
+
+
+@bp.get("/series/<series_ref>/entries/<entry_id>")
+def get_entry(series_ref, entry_id):
+    found, entry = series.get_entry(g.account, series_ref, entry_id)
+    return json_response(entry_json(found, entry))
+
+
+@bp.get("/series/<series_ref>/entries")
+def list_entries(series_ref):
+    limit = _limit(request.args.get("limit"))
+    before = _cursor(request.args.get("cursor"))
+    found, entries, next_before = series.list_entries(g.account, series_ref, limit, before)
+    return json_response({
+        "series_id": found.id, "list": [entry_json(found, e) for e in entries],
+        "limit": limit, "cursor": _make_cursor(next_before) if next_before else None})
+
+
+@bp.get("/keys")
+def keys():
+    return json_response(signing.jwks())
+
+
+def _limit(value):
+    if value is None or value == "":
+        return DEFAULT_LIMIT
+    if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
+        raise errors.ApiInvalid(fields={"limit": f"an integer from 1 to {MAX_LIMIT}"})
+    return int(value)
+
+
+def _make_cursor(before):
+    return base64.urlsafe_b64encode(f"before:{before}".encode()).decode().rstrip("=")
+
+
+def _cursor(value):
+    """The number a page starts below; the cursor is opaque to clients."""
+    if not value:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("ascii")
+        kind, _, number = text.partition(":")
+        if kind == "before" and number.isdigit():
+            return int(number)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise errors.ApiInvalid(fields={"cursor": "not a cursor this API gave"})

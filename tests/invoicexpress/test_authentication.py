@@ -1,0 +1,97 @@
+"""The api_key, the host rule, and isolation between accounts."""
+
+import pytest
+
+from ..support.invoicexpress import create, defaults, listed
+
+ENDPOINTS = [
+    ("get", "/sequences.json"), ("get", "/sequences/{id}.json"), ("post", "/sequences.json"),
+    ("put", "/sequences/{id}/set_current.json"), ("put", "/sequences/{id}/register.json"),
+]
+
+
+@pytest.mark.parametrize("method, path", ENDPOINTS)
+@pytest.mark.parametrize("query", ["", "?api_key=", "?api_key=wrong-key-0123456789",
+                                   "?api_key=0123456789abcdef%20"])
+def test_missing_or_wrong_key_is_401_with_an_empty_body(client, key, method, path, query):
+    sequence_id = create(client, key).get_json()["sequence"]["id"]
+    response = getattr(client, method)(path.format(id=sequence_id) + query,
+                                       json={"sequence": {"serie": "X"}})
+    assert response.status_code == 401
+    assert response.data == b""
+
+
+@pytest.mark.parametrize("method, path", ENDPOINTS[1:2] + ENDPOINTS[3:])
+def test_another_accounts_sequence_is_404_with_an_empty_body(client, make_account, method, path):
+    owner = make_account("owner", fiscal_id="123456789")
+    other = make_account("other", fiscal_id="555555550")
+    sequence_id = create(client, owner).get_json()["sequence"]["id"]
+    response = getattr(client, method)(path.format(id=sequence_id) + f"?api_key={other}")
+    assert response.status_code == 404
+    assert response.data == b""
+    assert defaults(client, owner) == {"2026": 1}
+
+
+@pytest.mark.parametrize("method, path", ENDPOINTS[1:2] + ENDPOINTS[3:])
+@pytest.mark.parametrize("offset", [1, 16, 17 * 1000])
+def test_unknown_ids_and_sub_series_ids_are_404(client, key, method, path, offset):
+    sequence_id = create(client, key).get_json()["sequence"]["id"]
+    response = getattr(client, method)(path.format(id=sequence_id + offset) + f"?api_key={key}")
+    assert response.status_code == 404
+    assert response.data == b""
+
+
+@pytest.mark.parametrize("path", ["/sequences/0.json", "/sequences/-17.json",
+                                  "/sequences/abc.json", "/sequences/99999999999999999999999.json",
+                                  "/sequences", "/sequence.json", "/"])
+def test_paths_that_name_no_sequence_are_404_with_an_empty_body(client, key, path):
+    response = client.get(f"{path}?api_key={key}")
+    assert response.status_code == 404
+    assert response.data == b""
+
+
+def test_wrong_method_is_405_with_an_empty_body(client, key):
+    response = client.delete(f"/sequences.json?api_key={key}")
+    assert response.status_code == 405
+    assert response.data == b""
+
+
+def test_accounts_see_only_their_own_sequences(client, make_account):
+    one = make_account("one", fiscal_id="123456789")
+    two = make_account("two", fiscal_id="555555550")
+    create(client, one, "ONE")
+    create(client, two, "TWO")
+    assert [s["serie"] for s in listed(client, one)] == ["ONE"]
+    assert [s["serie"] for s in listed(client, two)] == ["TWO"]
+
+
+@pytest.mark.parametrize("host, status", [
+    ("acme.app.invoicexpress.com", 200),
+    ("ACME.app.invoicexpress.com:443", 200),
+    ("other.app.invoicexpress.com", 401),
+    ("other.localhost:8000", 401),
+    ("127.0.0.1:8000", 200),
+    ("localhost", 200),
+    ("[::1]:8000", 200),
+    ("invx.example.com", 200),  # "invx" is no account: the host names nobody
+])
+def test_host_naming_another_account_is_401(client, key, make_account, host, status):
+    make_account("other", fiscal_id="555555550")
+    response = client.get(f"/sequences.json?api_key={key}", headers={"Host": host})
+    assert response.status_code == status
+    if status == 401:
+        assert response.data == b""
+
+
+def test_rotated_key_stops_working_and_the_new_one_works(app, client, key):
+    from invx.accounts import rotate_key
+    with app.app_context():
+        _, new_key = rotate_key("acme")
+    assert client.get(f"/sequences.json?api_key={key}").status_code == 401
+    assert client.get(f"/sequences.json?api_key={new_key}").status_code == 200
+
+
+def test_openapi_is_public_json(client):
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.get_json()["openapi"].startswith("3.")
