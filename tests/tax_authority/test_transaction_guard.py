@@ -99,6 +99,23 @@ def test_a_transaction_in_another_thread_does_not_count(app):
     assert transaction_guard.open_here() == 0
 
 
+def test_ended_transactions_are_forgotten(app):
+    """The guard keeps the connections held now, not one entry per thread that ever took
+    one (under gevent, every request is a greenlet of its own)."""
+    with app.app_context():
+        engine = db.engine
+    before = len(transaction_guard._held)
+
+    def one_transaction(_):
+        with engine.begin() as connection:
+            connection.execute(text("SELECT 1"))
+            assert transaction_guard.open_here() == 1
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(one_transaction, range(40)))
+    assert len(transaction_guard._held) == before
+
+
 def test_in_log_mode_the_breach_is_logged_and_the_call_goes_on(app, caplog):
     with app.app_context():
         db.session.execute(text("SELECT 1"))
@@ -126,7 +143,7 @@ def test_off_does_not_even_watch_the_engine(tmp_path, caplog):
     app = create_app(suite_settings(f"sqlite:///{tmp_path}/off.sqlite3",
                                     at_transaction_guard="off"), TESTING=True)
     with app.app_context():
-        assert not event.contains(db.engine, "begin", transaction_guard._on_begin)
+        assert not event.contains(db.engine, "checkout", transaction_guard._on_checkout)
         db.session.execute(text("SELECT 1"))
         with caplog.at_level(logging.ERROR):
             transaction_guard.check("consultarSeries", "off")
@@ -137,4 +154,4 @@ def test_off_does_not_even_watch_the_engine(tmp_path, caplog):
 
 def test_the_suites_app_is_watched(app):
     with app.app_context():
-        assert event.contains(db.engine, "begin", transaction_guard._on_begin)
+        assert event.contains(db.engine, "checkout", transaction_guard._on_checkout)
