@@ -192,8 +192,7 @@ def one_at_a_time(requests):
         from invx import create_app
         from invx.accounts import create_account
         from invx.config import Settings
-        app = create_app(Settings.from_environment(database_url=cluster.url.replace(
-            "postgresql://", "postgresql+psycopg2://")))
+        app = create_app(Settings.from_environment(database_url=cluster.url))
         with app.app_context():
             flask_migrate.upgrade()
             _, key = create_account("profile", "ES", "B12345678", None, "none")

@@ -11,6 +11,7 @@ def create_app(settings=None, **flask_config):
     sets Flask's own keys (``TESTING=True``).
     """
     settings = config.Settings.from_environment() if settings is None else settings
+    config.check_flask_config(flask_config)
     app = Flask(__name__, instance_path=settings.instance_path, instance_relative_config=True)
     app.extensions[config.EXTENSION] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

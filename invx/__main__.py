@@ -1,4 +1,5 @@
 """``python -m invx``: the ``invx`` command (``invx --help``)."""
 from .commands import main
 
-main()
+if __name__ == "__main__":
+    main()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import current_app
+from sqlalchemy.engine import make_url
 
 PREFIX = "INVX_"
 EXTENSION = "invx"  # the key of the app's Settings in ``app.extensions``
@@ -111,6 +112,25 @@ class Settings:
     # open: "raise" (the test suite), "log" an error, or "off" (not even watched).
     at_transaction_guard: str = _setting("log", "AT_TRANSACTION_GUARD", _choice(GUARD_MODES))
 
+    def __post_init__(self):
+        # Values given in code (tests, tools) follow the variables' rules too.
+        if self.at_transaction_guard not in GUARD_MODES:
+            raise ConfigError(f"at_transaction_guard must be one of {', '.join(GUARD_MODES)}, "
+                              f"not {self.at_transaction_guard!r}")
+        if self.database_url is not None:
+            object.__setattr__(self, "database_url", database_url(self.database_url))
+
+    def __repr__(self):
+        """Without the secret key, and the database URL without its password: settings
+        may reach a traceback, a log line or a debugger's view of the stack."""
+        shown = {setting.name: getattr(self, setting.name) for setting in dataclasses.fields(self)}
+        if shown["secret_key"] is not None:
+            shown["secret_key"] = "***"  # noqa: S105 (a mask, not a password)
+        if shown["database_url"] is not None:
+            shown["database_url"] = make_url(shown["database_url"]).render_as_string(
+                hide_password=True)
+        return f"Settings({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
+
     @classmethod
     def from_environment(cls, environ=None, **overrides):
         """The settings ``INVX_*`` variables in ``environ`` (default ``os.environ``) give,
@@ -139,6 +159,18 @@ class Settings:
     def database_uri(self, instance_path):
         """The SQLAlchemy URL of the database, the embedded one by default."""
         return self.database_url or "sqlite:///" + os.path.join(instance_path, "invx.sqlite3")
+
+
+# Flask keys that the settings own: given as Flask config they would be silently replaced.
+_OWNED_FLASK_KEYS = ("SQLALCHEMY_DATABASE_URI", "MAX_CONTENT_LENGTH")
+
+
+def check_flask_config(flask_config):
+    """Refuse Flask config that the Settings own (give them as Settings instead)."""
+    owned = sorted(key for key in flask_config
+                   if key in _OWNED_FLASK_KEYS or key.startswith(PREFIX))
+    if owned:
+        raise ConfigError(f"{', '.join(owned)}: set these through Settings, not Flask's config")
 
 
 def current():

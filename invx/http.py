@@ -1,18 +1,9 @@
-"""JSON bodies in and out, shared by both APIs."""
+"""JSON answers, shared by both APIs (``json_text`` reads JSON bodies)."""
 import json
 
 from flask import Response
 
 JSON_TYPE = "application/json; charset=utf-8"
-
-
-def load_json(data, **options):
-    """``json.loads``, with arrays or objects nested deeper than the parser goes refused
-    as ``ValueError`` too (it raises RecursionError), like any other body that is not JSON."""
-    try:
-        return json.loads(data, **options)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
 
 
 def json_response(payload, status=200):

@@ -53,7 +53,8 @@ def document():
         "type": "http", "scheme": "bearer", "description": "The account's API key as the token."})
     invoicexpress_openapi.describe(spec)
     sequence_service_openapi.describe(spec)
-    return spec.to_dict()
+    described = spec.to_dict()
+    return {"openapi": described.pop("openapi"), **described}  # the version first, as usual
 
 
 @bp.get("/openapi.json")

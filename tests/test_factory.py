@@ -71,6 +71,33 @@ def test_each_process_keeps_the_database_connections_it_is_told(tmp_path, monkey
         assert connection.exec_driver_sql("SELECT 1").scalar() == 1
 
 
+def test_settings_given_in_code_follow_the_variables_rules():
+    assert Settings(database_url="postgres://invx@db/invx").database_url == (
+        "postgresql+psycopg2://invx@db/invx")
+    with pytest.raises(ConfigError, match="at_transaction_guard"):
+        Settings(at_transaction_guard="sometimes")
+
+
+def test_settings_never_show_the_secret_key_or_the_database_password():
+    shown = repr(Settings(database_url="postgresql://invx:hunter2@db/invx",
+                          secret_key="a-very-secret-key-indeed"))
+    assert "hunter2" not in shown and "a-very-secret-key-indeed" not in shown
+    assert "secret_key='***'" in shown and "invx:***@db" in shown
+
+
+@pytest.mark.parametrize("key", ["INVX_SECRET_KEY", "SQLALCHEMY_DATABASE_URI",
+                                 "MAX_CONTENT_LENGTH"])
+def test_flask_config_may_not_set_what_the_settings_own(tmp_path, key):
+    with pytest.raises(ConfigError, match=key):
+        create_app(Settings(database_url=f"sqlite:///{tmp_path}/a.db"), **{key: "x"})
+
+
+def test_scripts_installed_before_the_commands_moved_still_run():
+    from invx.cli import main as old_entry_point
+    from invx.commands import main
+    assert old_entry_point is main
+
+
 def test_empty_variables_are_ignored():
     assert Settings.from_environment({"INVX_DATABASE_URL": ""}) == Settings()
 

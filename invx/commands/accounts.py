@@ -99,8 +99,8 @@ def set_tax_authority(name, adapter, endpoint, username, public_key, client_cert
             name, adapter, config.current().secret_key, **options)
     except accounts_domain.AccountError as error:
         raise click.ClickException(str(error)) from None
-    settings = account.tax_authority_config or {}
-    echo_json({**account_json(account), "endpoint": settings.get("endpoint"),
-                "username": settings.get("username"),
-                "client_certificate": "client_cert_pem" in settings,
+    stored = account.tax_authority_config or {}
+    echo_json({**account_json(account), "endpoint": stored.get("endpoint"),
+                "username": stored.get("username"),
+                "client_certificate": "client_cert_pem" in stored,
                 "sandbox_codes_reset": reset})

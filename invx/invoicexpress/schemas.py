@@ -2,7 +2,7 @@
 OpenAPI document's schemas of both are generated from them."""
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
-from ..http import load_json
+from ..json_text import load_json
 from ..portugal.document_types import DOC_TYPES
 
 

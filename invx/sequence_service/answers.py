@@ -10,7 +10,7 @@ document. The verification report and the key set are built by ``verification`` 
 """
 from marshmallow import Schema, fields, post_dump
 
-from .series import atcud
+from .series import atcud_of
 
 UUID = {"format": "uuid"}
 
@@ -59,7 +59,7 @@ class SeriesSchema(Schema):
     def _only_sub_series_name_their_sequence(self, data, series, **kwargs):
         if not series.is_invoicexpress:
             for name in ("sequence_id", "document_type", "validation_code"):
-                del data[name]
+                data.pop(name, None)
         return data
 
 
@@ -90,7 +90,7 @@ def entry_json(series, entry):
     body.update(sigs=entry.sigs, created_at=timestamp(entry.created_at),
                 updated_at=timestamp(entry.updated_at))
     if series.is_invoicexpress:
-        body.update(number=entry.number, atcud=atcud(series, entry))
+        body.update(number=entry.number, atcud=atcud_of(series, entry))
     return body
 
 

@@ -71,18 +71,18 @@ def _write_entries(key_digest, lookup, batch, secret_key):
     The requests that queued while the series' lock was awaited are taken into the batch
     once it is granted (one more read, for their ids)."""
     kid, private_key = _signer(secret_key)
-    with store.open_store() as batch_store:
+    with store.open_store() as statements:
         batch.take()
-        series, existing = batch_store.read(key_digest, lookup, _ids(batch.tickets))
+        series, existing = statements.read(key_digest, lookup, _ids(batch.tickets))
         late = batch.take()
         if late and series is not None:
-            existing.update(batch_store.used(series, _ids(late)))
+            existing.update(statements.used(series, _ids(late)))
         tickets = batch.tickets
         error = _refusal(key_digest, series)
         if error is None:
             now = utcnow()
             entries, answers = _number(series, existing, tickets, kid, private_key, now)
-            batch_store.write(entries, series, now)
+            statements.write(entries, series, now)
     if error is not None:
         if error is _UNKNOWN:  # looked up only now, the store's connection given back
             error = _unknown_series_error(key_digest)

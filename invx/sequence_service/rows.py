@@ -3,6 +3,8 @@ position. Each is a NamedTuple, so a database row becomes one for the cost of a 
 the store builds its SQL from the same field names, in the same order."""
 from typing import NamedTuple
 
+from ..models import Entry
+
 
 class EntryRow(NamedTuple):
     """An entry as the store reads and writes it, and as a request is answered with it."""
@@ -19,10 +21,7 @@ class EntryRow(NamedTuple):
     updated_at: object
     request_hash: str
 
-    @property
-    def sigs(self):
-        """The server's signature, then the client's if it sent one."""
-        return [self.sig] + ([self.client_sig] if self.client_sig else [])
+    sigs = Entry.sigs  # the server's signature, then the client's if it sent one
 
 
 def entries_by_id(rows):

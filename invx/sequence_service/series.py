@@ -120,7 +120,7 @@ def list_entries(account, series_ref, limit, before=None):
     return series, entries, (entries[-1].number if more else None)
 
 
-def atcud(series, entry):
+def atcud_of(series, entry):
     """The entry's ATCUD (``<validation code>-<n>``), for a registered Portuguese type."""
     doc_type = BY_NAME.get(series.doc_type)
     if doc_type is None or not doc_type.atcud_relevant or not series.validation_code:

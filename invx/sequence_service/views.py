@@ -6,7 +6,8 @@ from marshmallow import ValidationError
 
 from .. import config, errors
 from ..auth import account_for_bearer, bearer_key, key_digest
-from ..http import json_response, load_json
+from ..http import json_response
+from ..json_text import load_json
 from . import issuing, series, signing
 from .answers import SeriesSchema, entry_json
 from .schemas import DEFAULT_LIMIT, MAX_LIMIT, EntryCreateSchema, SeriesCreateSchema

@@ -13,6 +13,7 @@ import requests
 from ..secret_box import SecretKeyMissing, SecretUnreadable, seal, unseal
 from . import soap, tls, wss
 from .base import (
+    SUCCESS_CODES,
     AlreadyRegisteredError,
     AuthenticationError,
     ConfigurationError,
@@ -29,8 +30,6 @@ ENDPOINTS = {
     "test": "https://servicos.portaldasfinancas.gov.pt:722/SeriesWSService",
     "production": "https://servicos.portaldasfinancas.gov.pt:422/SeriesWSService",
 }
-SUCCESS = {"registarSerie": 2001, "consultarSeries": 2002, "anularSerie": 2003,
-           "finalizarSerie": 2004}
 HEADERS = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
 
 _INVALID = {4000, 4002, 4003, 4045, 4046, 4048, 4049}
@@ -214,7 +213,7 @@ class AtSeriesService(TaxAuthority):
         except soap.MalformedMessage as error:
             raise UnavailableError(f"unreadable answer (HTTP {response.status_code}): {error}",
                                    outcome_unknown=True) from None
-        if code != SUCCESS[operation]:
+        if code != SUCCESS_CODES[operation]:
             raise result_error(code, message)
         return infos, message
 

@@ -8,19 +8,15 @@ import time
 
 from ..models import AtCall, utcnow
 from . import transaction_guard
-from .base import SeriesInfo, TaxAuthority, TaxAuthorityError
+from .base import SUCCESS_CODES, SeriesInfo, TaxAuthority, TaxAuthorityError
 
 log = logging.getLogger(__name__)
-
-SUCCESS_CODES = {"registarSerie": 2001, "consultarSeries": 2002, "anularSerie": 2003,
-                 "finalizarSerie": 2004}
-
 
 class AuditedTaxAuthority(TaxAuthority):
     """Wraps an adapter; each call is checked against ``transaction_guard`` (``guard`` is its
     mode), timed and recorded in ``at_calls``."""
 
-    def __init__(self, inner, account_id, engine, guard="log"):
+    def __init__(self, inner, account_id, engine, guard):
         self.inner, self.account_id, self.engine, self.guard = inner, account_id, engine, guard
         self.name = inner.name
         self.has_credentials = inner.has_credentials

@@ -7,6 +7,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import date, datetime
 
+# AT's result code of each operation's success.
+SUCCESS_CODES = {"registarSerie": 2001, "consultarSeries": 2002, "anularSerie": 2003,
+                 "finalizarSerie": 2004}
+
 
 class ConfigurationError(ValueError):
     """Adapter settings invx cannot use; the message says which and why."""

@@ -3,10 +3,12 @@
 Such a call would hold the transaction's locks for a whole round trip to AT (on SQLite, the
 write lock that every other worker, and the call's own audit record, waits for). The guard
 watches the engine's pool: each connection checked out is noted, under the thread (or
-greenlet, under gevent) that took it, until it is checked in. A thread holds a connection
-exactly while it has a transaction open (SQLAlchemy 2 takes one for a transaction and
-gives it back at its end), and a call to an adapter first checks that its thread holds
-none. It needs no app context, so the calls made from the registration's thread pool are
+greenlet, under gevent) that took it, until it is checked in, and a call to an adapter
+first checks that its thread holds none. A session holds a connection exactly while its
+transaction is open (SQLAlchemy 2); a Core connection held open counts too, in a
+transaction or not: a call to AT has no reason to hold either. (The pool that an
+in-memory SQLite database uses shares one connection among threads; the guard is not
+exact there.) It needs no app context, so the calls made from the registration's thread pool are
 checked like the others. Pool events, not connection events: side by side with the code
 before the guard (``bench.compare``, 64 clients over 64 series, 20 rounds in both orders),
 a guard on the connections' begin and end events gave 0.92-0.95 times the throughput, this

@@ -214,3 +214,11 @@ def test_a_client_certificate_out_of_its_validity_is_refused(invx, make_account,
                     "--client-key", str(tmp_path / "k.pem"), endpoint="test")
     assert result.exit_code != 0
     assert message in result.output
+
+
+def test_closing_with_a_tax_authority_that_cannot_be_used_says_why(app, invx, at_sequence):
+    invx("accounts", "set-tax-authority", "acme", "--adapter", "none")
+    result = invx("sequences", "finish", "acme", "2026")
+    assert result.exit_code != 0
+    assert "account acme has no Tax Authority configured" in result.output
+    assert "Traceback" not in result.output

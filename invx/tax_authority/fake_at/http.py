@@ -9,7 +9,7 @@ import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from ...http import load_json
+from ...json_text import load_json
 from .. import soap
 from .rules import MAX_BODY_BYTES, SERVICE_PATH, ConnectionDropped
 from .service import FakeAT
