@@ -1,4 +1,6 @@
 """invx: a self-hostable server for invoice document sequences."""
+import logging
+
 from flask import Flask
 
 from . import config
@@ -25,8 +27,6 @@ def create_app(settings=None, **flask_config):
 
 
 def _register_logging(app, settings):
-    import logging
-
     from flask.logging import default_handler
 
     # One handler, on the root logger (gunicorn's stderr): invx's records go there once.

@@ -11,6 +11,7 @@ from invx.extensions import db
 from invx.models import AtCall, Sequence, Series, utcnow
 
 from ..support.fake_at import PASSWORD, at_codes, at_states, point_at, registrations
+from ..support.invoicexpress import create, listed
 from ..support.settings import TEST_SECRET as SECRET
 
 TYPES = {"invoice": "FT", "invoice_receipt": "FR", "simplified_invoice": "FS",
@@ -18,16 +19,8 @@ TYPES = {"invoice": "FT", "invoice_receipt": "FR", "simplified_invoice": "FS",
          "transport": "GT", "devolution": "GD", "proforma": "PF", "quote": "OR"}
 
 
-def post(client, key, serie="2026"):
-    return client.post(f"/sequences.json?api_key={key}", json={"sequence": {"serie": serie}})
-
-
-def listed(client, key):
-    return client.get(f"/sequences.json?api_key={key}").get_json()["sequences"]
-
-
 def test_a_sequence_gets_the_codes_the_tax_authority_issued(app, client, at_key, fake_at):
-    response = post(client, at_key)
+    response = create(client, at_key)
     assert response.status_code == 201
     sequence = response.get_json()["sequence"]
     issued = at_codes(fake_at, "A")
@@ -42,7 +35,7 @@ def test_a_sequence_gets_the_codes_the_tax_authority_issued(app, client, at_key,
 
 
 def test_every_call_is_audited_without_credentials(app, client, at_key, fake_at):
-    post(client, at_key)
+    create(client, at_key)
     with app.app_context():
         calls = db.session.scalars(select(AtCall)).all()
         rows = [json.dumps({c.name: str(getattr(call, c.name)) for c in AtCall.__table__.c})
@@ -57,7 +50,7 @@ def test_every_call_is_audited_without_credentials(app, client, at_key, fake_at)
 def test_eleven_types_at_300_ms_take_about_one_round_trip_not_eleven(client, at_key, fake_at):
     fake_at.fake.configure(latency=0.3)
     started = time.monotonic()
-    assert post(client, at_key).status_code == 201
+    assert create(client, at_key).status_code == 201
     # Sequentially this is 11 x 0.3 = 3.3 s; concurrently (6 at a time) two rounds.
     assert time.monotonic() - started < 11 * 0.3 / 2
 
@@ -76,7 +69,7 @@ def test_eleven_types_at_300_ms_take_about_one_round_trip_not_eleven(client, at_
 def test_each_at_failure_reaches_the_client_as_its_code(client, at_key, fake_at, behaviour,
                                                         code):
     fake_at.fake.configure(**behaviour)
-    response = post(client, at_key)
+    response = create(client, at_key)
     assert response.status_code == 422
     assert response.get_json()["code"] == code
     # All or nothing: whatever was registered in the attempt was annulled again.
@@ -85,13 +78,13 @@ def test_each_at_failure_reaches_the_client_as_its_code(client, at_key, fake_at,
 
 def test_a_nif_without_activity_is_005(client, at_key, fake_at):
     fake_at.fake.configure(no_activity=["123456789"])
-    assert post(client, at_key).get_json() == {
+    assert create(client, at_key).get_json() == {
         "code": "005", "message": "Account fiscal ID doesn't have open activity in Tax Authority."}
 
 
 def test_a_wrong_password_is_004(app, client, at_key, fake_at):
     point_at(app, fake_at, password="not-the-password")
-    assert post(client, at_key).get_json() == {
+    assert create(client, at_key).get_json() == {
         "code": "004", "message": "Invalid Tax Authority credentials."}
     assert listed(client, at_key) == []
 
@@ -100,17 +93,17 @@ def test_a_tax_authority_that_does_not_answer_in_time_is_000(app, client, at_key
                                                             settings):
     settings(at_read_timeout=0.3)
     fake_at.fake.configure(latency_by_type={"FT": 1.0})
-    assert post(client, at_key).get_json()["code"] == "000"
+    assert create(client, at_key).get_json()["code"] == "000"
 
 
 def test_an_unreachable_tax_authority_is_000(app, client, at_key, fake_at):
     fake_at.stop()
-    assert post(client, at_key).get_json()["code"] == "000"
+    assert create(client, at_key).get_json()["code"] == "000"
 
 
 def test_partial_failure_is_compensated_and_the_sequence_removed(app, client, at_key, fake_at):
     fake_at.fake.configure(result_by_type={"NC": 5000})
-    assert post(client, at_key).get_json()["code"] == "000"
+    assert create(client, at_key).get_json()["code"] == "000"
     states = at_states(fake_at)
     assert states and set(states.values()) == {"N"}
     annulled = [c for c in fake_at.fake.calls() if c["operation"] == "anularSerie"]
@@ -122,7 +115,7 @@ def test_a_failed_annulment_keeps_the_sequence_and_register_completes_it(
         app, client, at_key, fake_at, settings):
     settings(at_concurrency=1)
     fake_at.fake.configure(result_by_type={"NC": 5000}, annul_result_by_type={"FR": 5000})
-    assert post(client, at_key).get_json()["code"] == "000"
+    assert create(client, at_key).get_json()["code"] == "000"
     (partial,) = listed(client, at_key)
     kept = at_codes(fake_at, "A")
     assert set(kept) == {"FR"}
@@ -145,7 +138,7 @@ def test_a_registration_lost_in_a_timeout_is_adopted_later_not_sent_twice(
     settings(at_read_timeout=0.3)
     fake_at.fake.configure(register_then_drop_by_type={"FS": True},
                            result_by_type={"NC": 5000})
-    assert post(client, at_key).get_json()["code"] == "000"
+    assert create(client, at_key).get_json()["code"] == "000"
     # AT registered FS but invx never heard back: invx asked, found it, annulled it.
     assert at_states(fake_at)["FS"] == "N"
     assert registrations(fake_at).count(("2026", "FS")) == 1

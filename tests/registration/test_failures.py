@@ -14,9 +14,9 @@ from invx.tax_authority.base import (
     UnavailableError,
 )
 
+from ..support.invoicexpress import create
 from ..support.registration import (
     AT_TYPES,
-    post,
     register,
     sandbox_rows,
     sandbox_states,
@@ -47,7 +47,7 @@ AT_FAILURE_IDS = ["auth", "4043", "4001", "4000", "4002", "4003", "4049", "5000"
 def test_tax_authority_failures_map_to_the_documented_codes_on_create(
         client, scripted, error, code, message):
     ScriptedTaxAuthority.failures = {"FT": error}
-    response = post(client, scripted)
+    response = create(client, scripted)
     assert response.status_code == 422
     assert response.get_json() == {"code": code, "message": message}
 
@@ -55,7 +55,7 @@ def test_tax_authority_failures_map_to_the_documented_codes_on_create(
 @pytest.mark.parametrize("error, code, message", AT_FAILURES, ids=AT_FAILURE_IDS)
 def test_tax_authority_failures_are_wrapped_in_errors_on_register(
         app, client, scripted, error, code, message):
-    sequence_id = post(client, scripted).get_json()["sequence"]["id"]
+    sequence_id = create(client, scripted).get_json()["sequence"]["id"]
     unregister(app, sequence_id, "quote")
     ScriptedTaxAuthority.failures = {"OR": error}
     response = register(client, scripted, sequence_id)
@@ -66,10 +66,10 @@ def test_tax_authority_failures_are_wrapped_in_errors_on_register(
 def test_a_failure_of_every_type_creates_nothing_and_a_retry_succeeds(client, scripted):
     refusal = AuthenticationError("Ocorreu um erro na autenticação dos contribuintes.")
     ScriptedTaxAuthority.failures = dict.fromkeys(AT_TYPES, refusal)
-    assert post(client, scripted).get_json()["code"] == "004"
+    assert create(client, scripted).get_json()["code"] == "004"
     assert client.get(f"/sequences.json?api_key={scripted}").get_json() == {"sequences": []}
     ScriptedTaxAuthority.failures = {}
-    response = post(client, scripted)
+    response = create(client, scripted)
     assert response.status_code == 201
     assert response.get_json()["sequence"]["default_sequence"] == 1
 
@@ -77,7 +77,7 @@ def test_a_failure_of_every_type_creates_nothing_and_a_retry_succeeds(client, sc
 def test_failure_mid_way_annuls_what_was_registered_and_removes_the_sequence(
         app, client, scripted):
     ScriptedTaxAuthority.failures = {"NC": UnavailableError("Erro Técnico Inespecífico", 5000)}
-    response = post(client, scripted)
+    response = create(client, scripted)
     assert response.get_json() == {"code": "000", "message": "Unknown error."}
     # Whatever this attempt registered (the types run concurrently) was annulled, reason ER.
     states = sandbox_states(app)
@@ -87,13 +87,13 @@ def test_failure_mid_way_annuls_what_was_registered_and_removes_the_sequence(
     assert client.get(f"/sequences.json?api_key={scripted}").get_json() == {"sequences": []}
     # AT never accepts an annulled series again for that type: the name is spent.
     ScriptedTaxAuthority.failures = {}
-    assert post(client, scripted).get_json()["code"] == "002"
+    assert create(client, scripted).get_json()["code"] == "002"
 
 
 def test_a_series_registered_but_unanswered_is_found_and_annulled_too(app, client, scripted):
     ScriptedTaxAuthority.lost_answers = {"FS"}
     ScriptedTaxAuthority.failures = {"NC": UnavailableError("Erro Técnico Inespecífico", 5000)}
-    assert post(client, scripted).get_json()["code"] == "000"
+    assert create(client, scripted).get_json()["code"] == "000"
     assert ("query", "FS") in ScriptedTaxAuthority.calls
     assert sandbox_states(app)["FS"] == "N"  # AT had it: annulled with the others
     assert client.get(f"/sequences.json?api_key={scripted}").get_json() == {"sequences": []}
@@ -104,7 +104,7 @@ def test_an_unresolved_outcome_keeps_the_sequence_and_register_adopts_the_code(
     ScriptedTaxAuthority.lost_answers = {"FS"}
     ScriptedTaxAuthority.query_failures = {"FS"}
     ScriptedTaxAuthority.failures = {"NC": UnavailableError("Erro Técnico Inespecífico", 5000)}
-    assert post(client, scripted).get_json()["code"] == "000"
+    assert create(client, scripted).get_json()["code"] == "000"
     # invx cannot tell whether AT holds FS: the sequence stays, FS shows N/D.
     (kept,) = client.get(f"/sequences.json?api_key={scripted}").get_json()["sequences"]
     assert kept["current_simplified_invoice_validation_code"] == "N/D"
@@ -126,7 +126,7 @@ def test_codes_that_cannot_be_annulled_are_kept_and_register_completes_the_rest(
     settings(at_concurrency=1)  # FT, FR, FS, then NC fails
     ScriptedTaxAuthority.failures = {"NC": UnavailableError("Erro Técnico Inespecífico", 5000)}
     ScriptedTaxAuthority.annul_failures = {"FR"}
-    assert post(client, scripted).get_json()["code"] == "000"
+    assert create(client, scripted).get_json()["code"] == "000"
     sequences = client.get(f"/sequences.json?api_key={scripted}").get_json()["sequences"]
     assert len(sequences) == 1
     partial = sequences[0]
@@ -151,7 +151,7 @@ def test_codes_that_cannot_be_annulled_are_kept_and_register_completes_the_rest(
 
 
 def test_register_fills_only_the_missing_types(app, client, scripted):
-    created = post(client, scripted).get_json()["sequence"]
+    created = create(client, scripted).get_json()["sequence"]
     unregister(app, created["id"], "shipping", "quote")
     ScriptedTaxAuthority.calls = []
     response = register(client, scripted, created["id"])
@@ -165,7 +165,7 @@ def test_register_fills_only_the_missing_types(app, client, scripted):
 def test_register_on_a_portuguese_account_without_credentials_is_004(
         app, client, make_account):
     key = make_account("acme-none", tax_authority="sandbox")
-    sequence_id = post(client, key).get_json()["sequence"]["id"]
+    sequence_id = create(client, key).get_json()["sequence"]["id"]
     unregister(app, sequence_id, "quote")
     with app.app_context():
         db.session.execute(text("UPDATE accounts SET tax_authority = 'none'"))

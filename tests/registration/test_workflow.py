@@ -13,9 +13,9 @@ from invx.extensions import db
 from invx.models import Sequence, Series, utcnow
 from invx.tax_authority.base import UnavailableError
 
+from ..support.invoicexpress import create
 from ..support.registration import (
     AT_TYPES,
-    post,
     register,
     sandbox_rows,
     unregister,
@@ -46,7 +46,7 @@ def test_every_code_is_committed_before_anything_else_happens(app, client, scrip
     ScriptedTaxAuthority.failures = {"NC": UnavailableError("Erro Técnico Inespecífico", 5000)}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ScriptedTaxAuthority, "annul_series", annul_and_look)
-        assert post(client, scripted).get_json()["code"] == "000"
+        assert create(client, scripted).get_json()["code"] == "000"
     received = {row.validation_code for row in sandbox_rows(app)}
     assert received and len(committed_at_annulment) == len(received)
     for code, committed in committed_at_annulment:
@@ -57,7 +57,7 @@ def test_every_code_is_committed_before_anything_else_happens(app, client, scrip
 def test_after_a_failure_no_further_type_is_sent(app, client, scripted, settings):
     settings(at_concurrency=1)
     ScriptedTaxAuthority.failures = {"FS": UnavailableError("Erro Técnico Inespecífico", 5000)}
-    post(client, scripted)
+    create(client, scripted)
     assert [c[1] for c in registrations()] == ["FT", "FR", "FS"]
 
 
@@ -69,21 +69,21 @@ def test_a_registration_in_progress_is_409_006_from_another_app_instance(
     other_client = other.test_client()
     ScriptedTaxAuthority.gate = threading.Event()
     with ThreadPoolExecutor(1) as pool:
-        first = pool.submit(post, client, scripted, "2026")
+        first = pool.submit(create, client, scripted, "2026")
         wait_for_call()
-        response = post(other_client, scripted, "2026")
+        response = create(other_client, scripted, "2026")
         assert response.status_code == 409
         assert response.get_json() == {
             "code": "006", "message": "The sequence is already being registered."}
-        assert post(other_client, scripted, "2026".lower()).status_code == 409
+        assert create(other_client, scripted, "2026".lower()).status_code == 409
         ScriptedTaxAuthority.gate.set()
         assert first.result().status_code == 201
-    assert post(other_client, scripted, "2026").get_json()["code"] == "002"
+    assert create(other_client, scripted, "2026").get_json()["code"] == "002"
 
 
 def test_register_in_progress_is_409_006_wrapped(app, client, scripted, database_url):
     other_client = create_app(suite_settings(database_url)).test_client()
-    sequence_id = post(client, scripted).get_json()["sequence"]["id"]
+    sequence_id = create(client, scripted).get_json()["sequence"]["id"]
     unregister(app, sequence_id, "quote")
     ScriptedTaxAuthority.gate = threading.Event()
     ScriptedTaxAuthority.calls = []
@@ -112,7 +112,7 @@ def test_a_creation_whose_worker_died_is_resumed_without_registering_anything_tw
 
     monkeypatch.setattr(workflow, "_store", die_at_the_third_code)
     with pytest.raises(Crash):
-        post(client, scripted)
+        create(client, scripted)
     monkeypatch.setattr(workflow, "_store", real_store)
     with app.app_context():
         sequence = db.session.scalar(select(Sequence))
@@ -123,12 +123,12 @@ def test_a_creation_whose_worker_died_is_resumed_without_registering_anything_tw
     assert len(at_codes) > 2  # more reached AT than invx stored
     # Not visible, and refused while the dead worker's lease runs.
     assert client.get(f"/sequences.json?api_key={scripted}").get_json() == {"sequences": []}
-    assert post(client, scripted).get_json()["code"] == "006"
+    assert create(client, scripted).get_json()["code"] == "006"
 
     with app.app_context():
         db.session.execute(update(Sequence).values(lease_expires_at=utcnow() - timedelta(1)))
         db.session.commit()
-    response = post(client, scripted)
+    response = create(client, scripted)
     assert response.status_code == 201
     sequence = response.get_json()["sequence"]
     final = {row.doc_type: row.validation_code for row in sandbox_rows(app)}
@@ -144,7 +144,7 @@ def test_a_creation_whose_worker_died_is_resumed_without_registering_anything_tw
 def test_concurrent_creations_of_one_serie_yield_exactly_one_sequence(app, client, scripted):
     ScriptedTaxAuthority.on_register = lambda registration: time.sleep(0.005)
     with ThreadPoolExecutor(6) as pool:
-        responses = list(pool.map(lambda _: post(client, scripted, "2026"), range(6)))
+        responses = list(pool.map(lambda _: create(client, scripted, "2026"), range(6)))
     statuses = sorted(r.status_code for r in responses)
     assert statuses.count(201) == 1
     assert all(r.get_json()["code"] in ("002", "006") for r in responses if r.status_code != 201)
@@ -153,7 +153,7 @@ def test_concurrent_creations_of_one_serie_yield_exactly_one_sequence(app, clien
 
 def test_concurrent_first_sequences_leave_exactly_one_default(client, key):
     with ThreadPoolExecutor(6) as pool:
-        responses = list(pool.map(lambda n: post(client, key, f"S{n}"), range(6)))
+        responses = list(pool.map(lambda n: create(client, key, f"S{n}"), range(6)))
     assert all(r.status_code == 201 for r in responses)
     sequences = client.get(f"/sequences.json?api_key={key}").get_json()["sequences"]
     assert sum(s["default_sequence"] for s in sequences) == 1

@@ -10,10 +10,6 @@ from invx.tax_authority.sandbox import SandboxSeries
 AT_TYPES = ("FT", "FR", "FS", "NC", "ND", "RG", "GR", "GT", "GD", "PF", "OR")
 
 
-def post(client, key, serie="2026"):
-    return client.post(f"/sequences.json?api_key={key}", json={"sequence": {"serie": serie}})
-
-
 def register(client, key, sequence_id):
     return client.put(f"/sequences/{sequence_id}/register.json?api_key={key}")
 
