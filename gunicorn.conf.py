@@ -3,6 +3,8 @@ INVX_WORKER_CONNECTIONS, INVX_THREADS, and INVX_DATABASE_URL (which picks the wo
 import multiprocessing
 import os
 
+from invx import serving
+
 wsgi_app = "wsgi:app"
 bind = os.environ.get("INVX_BIND") or f"127.0.0.1:{os.environ.get('PORT', '8000')}"
 # One worker per core, each serving many requests at once: the requests a process serves
@@ -36,6 +38,14 @@ graceful_timeout = 30
 keepalive = 5
 accesslog = "-"
 errorlog = "-"
+# Every line gunicorn writes goes through invx's SafeFormatter: no key, password or private
+# key in it, and control characters escaped (one record, one line).
+logger_class = "invx.serving.SafeLogger"
+# What gunicorn refuses before invx sees a request (README, "Limits"), answered in JSON.
+limit_request_line = serving.LIMIT_REQUEST_LINE
+limit_request_fields = serving.LIMIT_REQUEST_FIELDS
+limit_request_field_size = serving.LIMIT_REQUEST_FIELD_SIZE
+serving.answer_errors_in_json()
 # %(U)s is the path without the query string: ?api_key= never reaches the log.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms'
 # gunicorn's control socket has one fixed path per user, which every instance on the host

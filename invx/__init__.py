@@ -30,10 +30,14 @@ def _register_logging(app, settings):
     from flask.logging import default_handler
 
     # One handler, on the root logger (gunicorn's stderr): invx's records go there once.
+    from .log_safety import DEFAULT_FORMAT, make_safe
+
     app.logger.removeHandler(default_handler)
     logging.getLogger("invx").setLevel(settings.log_level)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(format=DEFAULT_FORMAT)
+        make_safe(root.handlers[0])  # one line per record, no secret in it
 
 
 def _register_extensions(app, settings):
@@ -55,12 +59,17 @@ def _register_errors(app):
 
 
 def _register_blueprints(app):
+    from . import request_body
+
+    # A path with "//" is not found (JSON 404), not redirected with Werkzeug's HTML 308.
+    app.url_map.merge_slashes = False
     from .invoicexpress.views import bp as invoicexpress_bp
     from .openapi import bp as openapi_bp
     from .sequence_service.views import bp as sequence_service_bp
     app.register_blueprint(invoicexpress_bp)
     app.register_blueprint(sequence_service_bp)
     app.register_blueprint(openapi_bp)
+    app.after_request(request_body.close_unread)
 
 
 def _register_commands(app):

@@ -1,9 +1,9 @@
 """API keys: generated, stored as SHA-256 digests, checked in constant time."""
 import hashlib
 import hmac
-import ipaddress
 import re
 import secrets
+import time
 
 from sqlalchemy import select
 
@@ -51,6 +51,35 @@ def account_for_digest(digest):
     return account
 
 
+class _RecentDigests:
+    """Digests of keys seen valid in the last ``ttl`` seconds, in this process.
+
+    It only decides whether a request's body is worth reading: a request whose key is not
+    known is refused before its body is read (a made-up key cannot make invx wait for a
+    body it will refuse). The request itself is authenticated as always, so a key revoked
+    a moment ago is still refused."""
+
+    def __init__(self, ttl=60.0, size=10_000):
+        self.ttl, self.size = ttl, size
+        self._seen = {}
+
+    def known(self, digest):
+        if digest is None:
+            return False
+        now = time.monotonic()
+        if self._seen.get(digest, 0) > now:
+            return True
+        if db.session.scalar(select(Account.id).where(Account.api_key_hash == digest)) is None:
+            return False
+        if len(self._seen) >= self.size:
+            self._seen.clear()
+        self._seen[digest] = now + self.ttl
+        return True
+
+
+recent_digests = _RecentDigests()
+
+
 def account_for_key(key):
     """The account that owns ``key``, or None."""
     return account_for_digest(key_digest(key))
@@ -61,35 +90,33 @@ def account_for_bearer(authorization):
     return account_for_key(bearer_key(authorization))
 
 
-def account_named_by_host(host):
-    """The account name a ``Host`` header names (``ACCOUNT.anything``), or None.
+def account_named_by_host(host, domain):
+    """The account name a ``Host`` header names, or None when it names none.
 
-    An IP address or a name without a dot (``localhost``) names no account; otherwise the
-    first label does, but only when an account of that name exists, so a server reached as
-    ``invx.example.com`` works for every account.
+    Only a host under ``domain`` (``ACCOUNT.app.example.com`` for ``app.example.com``)
+    names an account: its labels before the domain, whether or not such an account exists
+    (so the answer tells nothing of which accounts do). Without a domain, or for any other
+    host (an IP address, ``localhost``, ``invx.example.com``), the key alone decides.
     """
+    if not domain:
+        return None
     host = (host or "").strip().lower()
     if host.startswith("["):
         return None  # an IPv6 literal
     host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    try:
-        ipaddress.ip_address(host)
+    host = host.rstrip(".")
+    if not host.endswith("." + domain):
         return None
-    except ValueError:
-        pass
-    if "." not in host:
-        return None
-    label = host.split(".", 1)[0]
-    exists = db.session.scalar(select(Account.id).where(Account.name == label))
-    return label if exists is not None else None
+    return host[:-len(domain) - 1]
 
 
-def authenticate(key, host):
-    """The account a request with ``key`` and ``host`` acts for, or None (401)."""
+def authenticate(key, host, domain=None):
+    """The account a request with ``key`` and ``host`` acts for, or None (401): a host
+    under ``domain`` must name the key's own account."""
     account = account_for_key(key)
     if account is None:
         return None
-    named = account_named_by_host(host)
+    named = account_named_by_host(host, domain)
     if named is not None and named != account.name:
         return None
     return account

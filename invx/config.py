@@ -4,12 +4,13 @@ This is the only module that reads ``os.environ`` for the application, and the o
 a setting's default is written. ``create_app`` keeps the app's ``Settings`` in
 ``app.extensions``; domain code is handed the settings it needs, never the Flask config.
 
-A dataclass of the standard library, not pydantic-settings: thirteen values, each with a
+A dataclass of the standard library, not pydantic-settings: a few values, each with a
 parser whose error names the variable and what it takes (one line, as a person reads it),
 and checks of their own (the CA bundle is opened at start), for no compiled dependency.
 """
 import dataclasses
 import os
+import re
 import ssl
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -75,6 +76,15 @@ def _text(name, value):
     return value
 
 
+def _domain(name, value):
+    domain = value.strip().strip(".").lower()
+    if not re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+",
+                        domain):
+        raise ConfigError(f"INVX_{name} must be a domain name such as app.example.com, "
+                          f"not {value!r}")
+    return domain
+
+
 def _setting(default, variable, parse=_text):
     """A field of ``Settings``, read from ``INVX_<variable>`` with ``parse``."""
     return field(default=default, metadata={"variable": variable, "parse": parse})
@@ -93,6 +103,12 @@ class Settings:
     # store them.
     secret_key: str | None = _setting(None, "SECRET_KEY")
     max_body_bytes: int = _setting(1024 * 1024, "MAX_BODY_BYTES", _number(int, 1024))
+    # The longest a client may take to send a request's body, in seconds (then 408).
+    body_timeout: float = _setting(10.0, "BODY_TIMEOUT", _number(float, 0.1))
+    # The domain under which a host names an account (ACCOUNT.app.invoicexpress.com); a
+    # host under it that names another account than the key's is refused. None: the Host
+    # header names no account.
+    account_domain: str | None = _setting(None, "ACCOUNT_DOMAIN", _domain)
     # Database connections each process keeps (plus up to 10 more for a burst):
     # gunicorn.conf.py sets it to the threads of a worker, so no thread waits for one.
     db_pool_size: int = _setting(32, "DB_POOL_SIZE", _number(int, 1))
@@ -119,6 +135,9 @@ class Settings:
                               f"not {self.at_transaction_guard!r}")
         if self.database_url is not None:
             object.__setattr__(self, "database_url", database_url(self.database_url))
+        if self.account_domain is not None:
+            object.__setattr__(self, "account_domain",
+                               _domain("ACCOUNT_DOMAIN", self.account_domain))
 
     def __repr__(self):
         """Without the secret key, and the database URL without its password: settings

@@ -1,14 +1,20 @@
 """Error types of the domain and the one place that turns errors into HTTP responses."""
+import json
 import logging
+import sys
 
 from flask import current_app, request
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from .http import empty_response, json_response
+from .http import JSON_TYPE, empty_response, json_response
+from .log_safety import TracebackThrottle, one_line
 
 log = logging.getLogger(__name__)
+# One line per failed request; a cause's traceback at most once a minute (a database
+# outage fails every request the same way: one traceback says it all).
+tracebacks = TracebackThrottle(period=60.0)
 
 
 class InvxError(Exception):
@@ -134,6 +140,7 @@ def _handle_api_error(error):
 _HTTP_WORDS = {400: ("bad_request", "The request is not valid."),
                404: ("not_found", "Not found."),
                405: ("method_not_allowed", "That method is not allowed here."),
+               408: ("timeout", "The request body did not arrive in time."),
                413: ("too_large", "The request body is too large.")}
 
 
@@ -162,7 +169,8 @@ def _server_failure(status, code, message):
 
 
 def _handle_unexpected(error):
-    log.exception("unhandled error on %s %s", request.method, request.path)
+    log.error("unhandled error on %s %s: %s", request.method, request.path, one_line(error),
+              exc_info=tracebacks.exc_info(error))
     return _server_failure(500, "internal", "Something went wrong.")
 
 
@@ -173,12 +181,62 @@ DATABASE_UNAVAILABLE = (OperationalError, PoolTimeout)
 RETRY_AFTER_SECONDS = "1"
 
 
+def database_unavailable(error):
+    """Whether ``error`` says the database cannot serve now (not that invx asked wrong): one
+    of those above, or any driver error on a connection found dead ("connection already
+    closed", which psycopg2 raises once the server has dropped it)."""
+    return isinstance(error, DATABASE_UNAVAILABLE) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated)
+
+
+def _handle_database_error(error):
+    if database_unavailable(error):
+        return _handle_database_unavailable(error)
+    return _handle_unexpected(error)
+
+
 def _handle_database_unavailable(error):
-    log.error("database unavailable on %s %s", request.method, request.path, exc_info=error)
+    log.error("database unavailable on %s %s: %s", request.method, request.path,
+              one_line(error), exc_info=tracebacks.exc_info(error))
     response = _server_failure(503, "unavailable",
                                "The database is unreachable or busy. Retry in a moment.")
     response.headers["Retry-After"] = RETRY_AFTER_SECONDS
     return response
+
+
+class LastResort:
+    """WSGI middleware around the app: an exception that escapes Flask (a teardown that
+    fails on a dead connection, say) is answered in JSON like every other failure, and
+    logged as one line, instead of the server's HTML page and traceback."""
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        try:
+            return self.wsgi_app(environ, start_response)
+        except Exception as error:  # the last place anything can be caught
+            path = environ.get("PATH_INFO", "")
+            log.error("error escaping the app on %s %s: %s", environ.get("REQUEST_METHOD"),
+                      path, one_line(error), exc_info=tracebacks.exc_info(error))
+            status, headers, body = _last_resort_answer(path, error)
+            start_response(status, headers, sys.exc_info())
+            return [body]
+
+
+def _last_resort_answer(path, error):
+    if database_unavailable(error):
+        status, code, message = ("503 Service Unavailable", "unavailable",
+                                 "The database is unreachable or busy. Retry in a moment.")
+    else:
+        status, code, message = "500 Internal Server Error", "internal", "Something went wrong."
+    if not path.startswith("/sequence/"):
+        code, message = UnknownError.code, UnknownError.message
+    body = json.dumps({"code": code, "message": message}).encode()
+    headers = [("Content-Type", JSON_TYPE), ("Content-Length", str(len(body)))]
+    if status.startswith("503"):
+        headers.append(("Retry-After", RETRY_AFTER_SECONDS))
+    return status, headers, body
 
 
 def register_error_handlers(app):
@@ -187,4 +245,6 @@ def register_error_handlers(app):
     app.register_error_handler(HTTPException, _handle_http_error)
     for error in DATABASE_UNAVAILABLE:
         app.register_error_handler(error, _handle_database_unavailable)
+    app.register_error_handler(DBAPIError, _handle_database_error)
     app.register_error_handler(Exception, _handle_unexpected)
+    app.wsgi_app = LastResort(app.wsgi_app)

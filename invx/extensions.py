@@ -1,10 +1,14 @@
 """Extension instances, bound to the app in ``create_app``."""
+import contextlib
+import logging
 import os
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import make_url
+
+from .log_safety import one_line
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -18,6 +22,7 @@ MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 migrate = Migrate(render_as_batch=True, compare_type=True)
+log = logging.getLogger(__name__)
 
 
 def init_extensions(app, settings):
@@ -33,10 +38,28 @@ def init_extensions(app, settings):
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
         **options, **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})}
     db.init_app(app)
+    app.teardown_appcontext_funcs[:] = [
+        remove_session if function == db._teardown_session else function
+        for function in app.teardown_appcontext_funcs]
     migrate.init_app(app, db, directory=MIGRATIONS)
     with app.app_context():
         configure_sqlite(db.engine)
         return db.engine
+
+
+def remove_session(_error=None):
+    """End the request's session, as Flask-SQLAlchemy does, but never fail the request for
+    it: the rollback that ends it fails when the database went away meanwhile (a restart),
+    and the answer already made (often the 503 that says so) must still reach the client.
+    The session's connection is then discarded, not returned to the pool."""
+    try:
+        db.session.remove()
+    except Exception as error:  # whatever the driver raised; logged
+        log.warning("the request's database session could not be closed (%s); its "
+                    "connection is discarded", one_line(error))
+        with contextlib.suppress(Exception):  # the connection is already gone
+            db.session.invalidate()
+        db.session.registry.clear()
 
 
 def _in_memory(uri):

@@ -2,7 +2,7 @@
 from flask import Blueprint, abort, g, request
 from marshmallow import ValidationError
 
-from .. import config, errors
+from .. import config, errors, request_body
 from ..auth import authenticate
 from ..http import empty_response, json_response
 from . import sequences
@@ -15,7 +15,8 @@ request_schema = SequenceRequestSchema()
 
 @bp.before_request
 def _authenticate():
-    account = authenticate(request.args.get("api_key"), request.host)
+    account = authenticate(request.args.get("api_key"), request.host,
+                           config.current().account_domain)
     if account is None:
         abort(401)
     g.account = account
@@ -23,7 +24,7 @@ def _authenticate():
 
 def _sequence_body():
     try:
-        return request_schema.load(parse_json(request.get_data()))["sequence"]
+        return request_schema.load(parse_json(request_body.read()))["sequence"]
     except (ValueError, ValidationError):
         raise errors.InvalidSequence("the body is not {\"sequence\": {\"serie\": ...}}") from None
 

@@ -4,8 +4,8 @@ import base64
 from flask import Blueprint, g, request
 from marshmallow import ValidationError
 
-from .. import config, errors
-from ..auth import account_for_bearer, bearer_key, key_digest
+from .. import config, errors, request_body
+from ..auth import account_for_bearer, bearer_key, key_digest, recent_digests
 from ..http import json_response
 from ..json_text import load_json
 from . import issuing, series, signing
@@ -27,6 +27,13 @@ NOT_AUTHENTICATED_BEFORE = PUBLIC | AUTHENTICATED_BY_VIEW
 def _before():
     if request.endpoint not in NOT_AUTHENTICATED_BEFORE:
         _authenticate()
+    elif request.endpoint in AUTHENTICATED_BY_VIEW and request_body.has_body(request.environ) \
+            and not recent_digests.known(_request_digest()):
+        raise errors.ApiUnauthorized()  # not one byte of a body is read for an unknown key
+
+
+def _request_digest():
+    return key_digest(bearer_key(request.headers.get("Authorization")))
 
 
 def _authenticate():
@@ -37,7 +44,7 @@ def _authenticate():
 
 
 def _body(schema, required):
-    data = request.get_data()
+    data = request_body.read()
     if not data.strip() and not required:
         payload = {}
     else:
@@ -76,7 +83,7 @@ def verify(series_ref):
 
 @bp.put("/series/<series_ref>/entries/<entry_id>")
 def create_entry(series_ref, entry_id):
-    digest = key_digest(bearer_key(request.headers.get("Authorization")))
+    digest = _request_digest()
     if digest is None:
         raise errors.ApiUnauthorized()
     try:

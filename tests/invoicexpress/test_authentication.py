@@ -68,19 +68,39 @@ def test_accounts_see_only_their_own_sequences(client, make_account):
 @pytest.mark.parametrize("host, status", [
     ("acme.app.invoicexpress.com", 200),
     ("ACME.app.invoicexpress.com:443", 200),
-    ("other.app.invoicexpress.com", 401),
-    ("other.localhost:8000", 401),
+    ("acme.app.invoicexpress.com.", 200),
+    ("other.app.invoicexpress.com", 401),  # an account that exists...
+    ("nobody.app.invoicexpress.com", 401),  # ...and one that does not: the same answer
+    ("x.acme.app.invoicexpress.com", 401),
+    ("app.invoicexpress.com", 200),  # the domain itself names nobody
+    ("other.localhost:8000", 200),  # not under the domain: the key alone decides
     ("127.0.0.1:8000", 200),
     ("localhost", 200),
     ("[::1]:8000", 200),
-    ("invx.example.com", 200),  # "invx" is no account: the host names nobody
+    ("invx.example.com", 200),
 ])
-def test_host_naming_another_account_is_401(client, key, make_account, host, status):
+def test_a_host_under_the_account_domain_names_the_account(
+        client, key, make_account, settings, host, status):
+    settings(account_domain="app.invoicexpress.com")
     make_account("other", fiscal_id="555555550")
     response = client.get(f"/sequences.json?api_key={key}", headers={"Host": host})
     assert response.status_code == status
     if status == 401:
         assert response.data == b""
+
+
+@pytest.mark.parametrize("host", ["other.app.invoicexpress.com", "nobody.example.com"])
+def test_without_an_account_domain_the_host_names_no_account(client, key, make_account, host):
+    """Which account names exist cannot be learnt by trying hosts (issue 18)."""
+    make_account("other", fiscal_id="555555550")
+    assert client.get(f"/sequences.json?api_key={key}", headers={"Host": host}).status_code == 200
+
+
+def test_the_account_domain_setting_is_checked():
+    from invx.config import ConfigError, Settings
+    assert Settings(account_domain="App.Example.COM.").account_domain == "app.example.com"
+    with pytest.raises(ConfigError, match="INVX_ACCOUNT_DOMAIN"):
+        Settings.from_environment({"INVX_ACCOUNT_DOMAIN": "not a domain"})
 
 
 def test_rotated_key_stops_working_and_the_new_one_works(app, client, key):

@@ -1,0 +1,63 @@
+"""What invx changes in gunicorn (gunicorn.conf.py uses it): safe log lines, JSON errors.
+
+- ``SafeLogger`` (``logger_class``): gunicorn's error and access logs through
+  ``log_safety.SafeFormatter``: no key, password or private key, and no control character
+  (a forged line), in any line, whatever gunicorn quotes (its "Error handling request" line
+  quotes the whole URI, query string included).
+- ``answer_errors_in_json()``: the answers gunicorn writes itself, before the app sees a
+  request (a request line, header or chunk it cannot parse: 400, 414, 431...), are JSON
+  like every other answer of invx, instead of gunicorn's HTML page. They echo nothing of
+  the request.
+"""
+import json
+
+from gunicorn import glogging, util
+
+from .log_safety import make_safe
+
+# Refused before invx sees them (documented in README, "Limits"): a request line longer
+# than this is 414; more headers, or one longer, is 431.
+LIMIT_REQUEST_LINE = 8190
+LIMIT_REQUEST_FIELDS = 100
+LIMIT_REQUEST_FIELD_SIZE = 8190
+
+
+class SafeLogger(glogging.Logger):
+    """gunicorn's logger, every line of which is one line with no secret in it."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                make_safe(handler)
+
+
+_WORDS = {400: ("bad_request", "The request could not be read as HTTP."),
+          403: ("forbidden", "The request is not allowed."),
+          414: ("uri_too_long", f"The request line is longer than {LIMIT_REQUEST_LINE} bytes."),
+          417: ("expectation_failed", "The Expect header cannot be met."),
+          431: ("headers_too_large",
+                f"More than {LIMIT_REQUEST_FIELDS} headers, or one longer than "
+                f"{LIMIT_REQUEST_FIELD_SIZE} bytes."),
+          500: ("internal", "Something went wrong."),
+          501: ("not_implemented", "That transfer coding is not supported.")}
+
+
+def error_answer(status, reason):
+    """The raw HTTP answer gunicorn sends for an error of its own, as invx's JSON."""
+    code, message = _WORDS.get(status, ("error", "The request failed."))
+    body = json.dumps({"code": code, "message": message}).encode()
+    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+            f"Content-Type: application/json; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
+    return head + body
+
+
+def _write_json_error(sock, status_int, reason, mesg):  # gunicorn.util.write_error's shape
+    util.write_nonblock(sock, error_answer(status_int, reason))
+
+
+def answer_errors_in_json():
+    """Make gunicorn write its own error answers in JSON (its workers call
+    ``gunicorn.util.write_error``, which has no setting of its own)."""
+    util.write_error = _write_json_error
