@@ -105,9 +105,9 @@ class Series(db.Model):
     """
 
     __tablename__ = "series"
+    # The primary key is (id, account): each account has its own space of series ids (what
+    # entries refer to, so an entry's account is its series' account).
     __table_args__ = (UniqueConstraint("sequence_pk", "doc_type"),
-                      # What entries refer to, so an entry's account is its series' account.
-                      UniqueConstraint("id", "account_id"),
                       Index("ix_series_account_id_created_at", "account_id", "created_at"))
 
     NOT_APPLICABLE = "not_applicable"  # not communicated to AT: code shown as N/A
@@ -118,7 +118,7 @@ class Series(db.Model):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # a UUID
     account_id: Mapped[int] = mapped_column(
-        ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True, index=True)
     # InvoiceXpress sub-series only: their sequence, document type and integer id (the
     # sequence id plus the type's offset).
     sequence_pk: Mapped[int | None] = mapped_column(
@@ -188,7 +188,8 @@ class Entry(db.Model):
     # row). The unique (id, account) leads with the id: a batch looks up its ids in the
     # account, and PostgreSQL can then only probe the index by id, never walk all of an
     # account's entries (migration 0005 says why).
-    __table_args__ = (UniqueConstraint("series_id", "number"), UniqueConstraint("id", "account_id"),
+    __table_args__ = (UniqueConstraint("series_id", "account_id", "number"),
+                      UniqueConstraint("id", "account_id"),
                       ForeignKeyConstraint(["series_id", "account_id"],
                                            ["series.id", "series.account_id"],
                                            ondelete="CASCADE"))

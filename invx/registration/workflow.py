@@ -68,7 +68,8 @@ def register_pending(sequence, adapter, token, settings):
             for series in pending]
     pk = sequence.pk
     db.session.execute(update(Series).where(
-        Series.id.in_([job.series_id for job in jobs]), Series.register_sent_at.is_(None))
+        Series.id.in_([job.series_id for job in jobs]), Series.sequence_pk == pk,
+        Series.register_sent_at.is_(None))
         .values(register_sent_at=utcnow()).execution_options(synchronize_session=False))
     db.session.commit()  # no transaction stays open while AT works
 
@@ -162,7 +163,10 @@ def _compensate(adapter, registered, unknown, workers):
 
 
 def _store(series_id, **values):
-    db.session.execute(update(Series).where(Series.id == series_id).values(**values)
+    # A series id is unique in its account only: a sub-series of a sequence is meant (an
+    # account's own series cannot be registered).
+    db.session.execute(update(Series).where(Series.id == series_id,
+                                            Series.sequence_pk.is_not(None)).values(**values)
                        .execution_options(synchronize_session=False))
 
 

@@ -78,7 +78,7 @@ class PostgresStore:
         "used": (f"SELECT {', '.join(EntryRow._fields)} FROM entries "  # noqa: S608
                  "WHERE id = ANY($1) AND account_id = $2", ("ids", "account")),
         "counter": ("UPDATE series SET last_number = $1, last_entry_id = $2, updated_at = $3 "
-                    "WHERE id = $4", ()),
+                    "WHERE id = $4 AND account_id = $5", ()),
     })
     PREPARE = "; ".join(statement.prepare for statement in STATEMENTS.values())
     # The transaction begins with sequential scans ruled out, so that every plan of these
@@ -169,7 +169,7 @@ class PostgresStore:
             for entry in entries:
                 meta = None if entry.meta is None else json.dumps(entry.meta)
                 parameters += (*entry._replace(meta=meta), series.account_id)
-            parameters += (entries[-1].number, entries[-1].id, now, series.id)
+            parameters += (entries[-1].number, entries[-1].id, now, series.id, series.account_id)
             sql = (f"{self.INSERT}{', '.join([self.ROW] * len(entries))}; "
                    f"{self._sql('counter')}; COMMIT")
         # On an error the server skips the rest of the message, COMMIT included: the

@@ -73,10 +73,11 @@ def find_series(account, ref):
 
 def create_series(account, series_id, fields):
     """Create a series under the client's UUID; the same request again returns it (200),
-    a different one is a conflict (409). Returns the series."""
+    a different one is a conflict (409). Returns the series. Ids are the account's own:
+    another account's series of the same id is another series, and invisible."""
     series_id = canonical_uuid(series_id)
     digest = request_hash(fields)
-    existing = db.session.get(Series, series_id)
+    existing = db.session.get(Series, (series_id, account.id))
     if existing is None:
         series = Series(id=series_id, account_id=account.id, request_hash=digest,
                         at_status=Series.NOT_APPLICABLE, name=fields["name"],
@@ -90,9 +91,8 @@ def create_series(account, series_id, fields):
             return series
         except IntegrityError:  # created concurrently: compare with the winner
             db.session.rollback()
-            existing = db.session.get(Series, series_id)
-    if existing is not None and existing.account_id == account.id \
-            and existing.request_hash == digest:
+            existing = db.session.get(Series, (series_id, account.id))
+    if existing is not None and existing.request_hash == digest:
         return existing
     raise errors.ApiConflict("A series with this id already exists with another definition.")
 
@@ -111,7 +111,8 @@ def list_entries(account, series_ref, limit, before=None):
     """A page of entries, newest first; ``before`` is the number the page starts below.
     Returns (series, entries, the number the next page starts below, or None)."""
     series = find_series(account, series_ref)
-    query = select(Entry).where(Entry.series_id == series.id)
+    query = select(Entry).where(Entry.series_id == series.id,
+                                Entry.account_id == series.account_id)
     if before is not None:
         query = query.where(Entry.number < before)
     entries = db.session.scalars(query.order_by(Entry.number.desc()).limit(limit + 1)).all()

@@ -63,7 +63,8 @@ class CoreStore:
     # Read in a statement of its own, after the lock: on PostgreSQL that statement sees a
     # "closing" committed while the lock was awaited (lifecycle relies on it).
     CLOSED_AS = select(SEQUENCES.c.closed_as).where(SEQUENCES.c.pk == bindparam("pk"))
-    COUNTER = update(SERIES).where(SERIES.c.id == bindparam("series_id")).values(
+    COUNTER = update(SERIES).where(SERIES.c.id == bindparam("series_id"),
+                                   SERIES.c.account_id == bindparam("account")).values(
         last_number=bindparam("last_number"), last_entry_id=bindparam("last_entry_id"),
         updated_at=bindparam("now"))
 
@@ -99,6 +100,7 @@ class CoreStore:
             self.connection.execute(insert(ENTRIES), [
                 {**entry._asdict(), "account_id": series.account_id} for entry in entries])
             self.connection.execute(self.COUNTER, {
-                "series_id": series.id, "last_number": entries[-1].number,
+                "series_id": series.id, "account": series.account_id,
+                "last_number": entries[-1].number,
                 "last_entry_id": entries[-1].id, "now": now})
         db.session.commit()

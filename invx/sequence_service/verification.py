@@ -18,7 +18,8 @@ def verify_series(series, public_keys=None):
     entry that breaks the chain."""
     keys = signing.public_keys() if public_keys is None else public_keys
     expected, previous, checked = series.start, None, 0
-    entries = db.session.scalars(select(Entry).where(Entry.series_id == series.id)
+    entries = db.session.scalars(select(Entry).where(Entry.series_id == series.id,
+                                                    Entry.account_id == series.account_id)
                                  .order_by(Entry.number).execution_options(yield_per=1000))
     for entry in entries:
         problem = _problem(series, entry, expected, previous, keys)

@@ -19,7 +19,7 @@ import time
 import uuid
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from invx.extensions import db
 from invx.models import Series
@@ -217,7 +217,8 @@ def test_a_worker_killed_while_clients_write_loses_nothing_it_confirmed(app, es_
     # Killed mid-transaction, the server left a whole chain: what it committed but never
     # confirmed is already there, the rest left no trace (no number, no counter change).
     with app.app_context():
-        assert verify_series(db.session.get(Series, series["id"]))["valid"] is True
+        assert verify_series(db.session.scalar(
+            select(Series).where(Series.id == series["id"])))["valid"] is True
         stored = dict(db.session.execute(text(
             "SELECT id, code FROM entries WHERE series_id = :series_id"),
             {"series_id": series["id"]}).all())

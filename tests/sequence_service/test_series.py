@@ -36,12 +36,29 @@ def test_creating_a_series_again_with_another_body_is_409(client, auth):
     assert response.get_json()["code"] == "conflict"
 
 
-def test_another_accounts_series_id_is_409_and_invisible(client, auth, make_account):
-    put_series(client, auth)
+def test_series_ids_belong_to_their_account(client, auth, make_account):
+    """Another account's PUT of the same id creates its own series, answered exactly as if
+    nobody had that id (issue 18: it used to be 409, telling that the id was taken)."""
     other = {"Authorization": f"Bearer {make_account('other', fiscal_id='555555550')}"}
-    assert put_series(client, other).status_code == 409
     assert client.get(f"{API}/series/{SALES}", headers=other).status_code == 404
-    assert put_entry(client, other).status_code == 404
+    mine = put_series(client, auth, name="Mine", prefix="A-").get_json()
+    theirs = put_series(client, other, name="Theirs", prefix="B-")
+    assert theirs.status_code == 200
+    theirs = theirs.get_json()
+    assert theirs["id"] == mine["id"] == SALES
+    assert (theirs["name"], theirs["last_index"]) == ("Theirs", 0)
+    # Each numbers its own series, the same entry id included.
+    entry_id = "6fa85f64-5717-4562-b3fc-2c963f66afa6"
+    first = put_entry(client, auth, entry_id=entry_id).get_json()
+    second = put_entry(client, other, entry_id=entry_id).get_json()
+    assert (first["code"], second["code"]) == ("A-1", "B-1")
+    assert put_entry(client, other).get_json()["code"] == "B-2"
+    assert client.get(f"{API}/series/{SALES}", headers=auth).get_json()["last_index"] == 1
+    assert [e["code"] for e in client.get(f"{API}/series/{SALES}/entries",
+                                          headers=other).get_json()["list"]] == ["B-2", "B-1"]
+    for headers in (auth, other):
+        assert client.get(f"{API}/series/{SALES}/verify", headers=headers).get_json()["valid"]
+    assert put_series(client, other, name="Mine", prefix="A-").status_code == 409  # its own
 
 
 @pytest.mark.parametrize("body, start", [({}, 1), ({"start": 100}, 100),
