@@ -4,7 +4,7 @@ import re
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .auth import hash_api_key, is_valid_api_key, new_api_key
+from .auth import hash_api_key, is_valid_api_key, legacy_digest, new_api_key
 from .countries import is_country_code
 from .extensions import db
 from .models import Account, Sequence, Series, utcnow
@@ -24,7 +24,8 @@ class AccountError(ValueError):
 def _check_new_key(key):
     if not is_valid_api_key(key):
         raise AccountError("an API key is 16 to 128 printable ASCII characters without spaces")
-    if db.session.scalar(select(Account.id).where(Account.api_key_hash == hash_api_key(key))):
+    if db.session.scalar(select(Account.id).where(
+            Account.api_key_hash.in_([hash_api_key(key), legacy_digest(key)]))):
         raise AccountError("that API key is already in use by an account")
 
 

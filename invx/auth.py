@@ -1,14 +1,28 @@
-"""API keys: generated, stored as SHA-256 digests, checked in constant time."""
+"""API keys: generated, stored as keyed digests, checked in constant time.
+
+A key is stored as ``h1$`` + HMAC-SHA256(K, SHA-256(key)), K derived from INVX_SECRET_KEY
+(HKDF): a database dump alone cannot be used to try keys, however short the key an
+operator imported with ``--api-key``. Digests stored before (SHA-256 of the key, no
+prefix) are converted by migration 0007 when INVX_SECRET_KEY is set; one left (the
+migration ran without it) is converted the first time its key is used. Without
+INVX_SECRET_KEY keys are stored as plain SHA-256, and keys stored with it do not work.
+"""
+import functools
 import hashlib
 import hmac
 import re
 import secrets
 import time
 
-from sqlalchemy import select
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import select, update
 
+from . import config
 from .extensions import db
 from .models import Account
+
+KEYED = "h1$"
 
 API_KEY_PATTERN = re.compile(r"[\x21-\x7e]{16,128}")  # printable ASCII, no spaces
 
@@ -22,13 +36,48 @@ def is_valid_api_key(key):
     return isinstance(key, str) and API_KEY_PATTERN.fullmatch(key) is not None
 
 
-def hash_api_key(key):
+@functools.lru_cache(maxsize=8)
+def _digest_key(secret_key):
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=b"invx api key digests v1").derive(secret_key.encode("utf-8"))
+
+
+def legacy_digest(key):
+    """SHA-256 of the key, hex: how keys were stored before migration 0007."""
     return hashlib.sha256(key.encode("ascii")).hexdigest()
+
+
+def keyed_digest(legacy, secret_key):
+    """The keyed digest of a key whose SHA-256 is ``legacy`` (the migration needs no key)."""
+    return KEYED + hmac.new(_digest_key(secret_key), bytes.fromhex(legacy),
+                            hashlib.sha256).hexdigest()
+
+
+def digest_with(key, secret_key):
+    legacy = legacy_digest(key)
+    return keyed_digest(legacy, secret_key) if secret_key else legacy
+
+
+def hash_api_key(key):
+    """The digest ``key`` is stored under, with this app's INVX_SECRET_KEY."""
+    return digest_with(key, config.current().secret_key)
 
 
 def key_digest(key):
     """The digest a well-formed key is stored under, or None for a malformed one."""
     return hash_api_key(key) if is_valid_api_key(key) else None
+
+
+def upgrade_legacy_key(key):
+    """If ``key`` is stored under its old, unkeyed digest, store it keyed; True if so."""
+    secret_key = config.current().secret_key
+    if not secret_key or not is_valid_api_key(key):
+        return False
+    legacy = legacy_digest(key)
+    changed = db.session.execute(update(Account).where(Account.api_key_hash == legacy)
+                                 .values(api_key_hash=keyed_digest(legacy, secret_key)))
+    db.session.commit()
+    return changed.rowcount == 1
 
 
 def bearer_key(authorization):
@@ -82,7 +131,10 @@ recent_digests = _RecentDigests()
 
 def account_for_key(key):
     """The account that owns ``key``, or None."""
-    return account_for_digest(key_digest(key))
+    account = account_for_digest(key_digest(key))
+    if account is None and upgrade_legacy_key(key):
+        account = account_for_digest(key_digest(key))
+    return account
 
 
 def account_for_bearer(authorization):

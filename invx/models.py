@@ -36,8 +36,8 @@ class Account(db.Model):
     tax_authority: Mapped[str] = mapped_column(String(16), default="none")
     # The adapter's settings (endpoint, username, keys...); secrets in it are sealed.
     tax_authority_config: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
-    # SHA-256 of the API key, hex: the key itself is never stored.
-    api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The API key's keyed digest (auth.py): the key itself is never stored.
+    api_key_hash: Mapped[str] = mapped_column(String(80), unique=True)
     default_sequence_pk: Mapped[int | None] = mapped_column(
         BigKey, ForeignKey("sequences.pk", use_alter=True, ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -103,3 +103,57 @@ def test_upgrading_a_database_with_sequences_gives_their_series_document_numbers
             ).all()
         db.engine.dispose()
     assert rows == [("a", "FT 2024/", "FT 2024", 1, 7, 0), ("b", "2024/", "2024", 1, 7, 0)]
+
+
+OLD_SERIES = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
+
+
+def _account_with_an_old_digest(url, api_key):
+    """A database at 0006 whose account's key is stored as its plain SHA-256 (before 0007)."""
+    import hashlib
+    app = create_app(Settings(database_url=url))
+    with app.app_context():
+        flask_migrate.upgrade(revision="0006")
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO accounts (id, name, country, fiscal_id, tax_authority, "
+                "api_key_hash, created_at) VALUES (1, 'acme', 'ES', 'B12345678', 'none', "
+                f"'{hashlib.sha256(api_key.encode()).hexdigest()}', '2026-01-01')")
+            connection.exec_driver_sql(
+                "INSERT INTO series (id, account_id, last_number, start, prefix, padding, "
+                "suffix, at_status, created_at, updated_at) VALUES "
+                f"('{OLD_SERIES}', 1, 0, 1, '', 0, '', 'not_applicable', '2026-01-01', "
+                "'2026-01-01')")
+        db.engine.dispose()
+
+
+def _stored_digest(app):
+    with app.app_context():
+        return db.session.execute(db.text("SELECT api_key_hash FROM accounts")).scalar()
+
+
+@pytest.mark.parametrize("secret_at_migration", [True, False])
+def test_old_key_digests_become_keyed_and_the_keys_keep_working(tmp_path, secret_at_migration):
+    from .support.settings import TEST_SECRET
+    url, api_key = f"sqlite:///{tmp_path}/keys.sqlite3", "a-short-imported-key"
+    _account_with_an_old_digest(url, api_key)
+    migrating = create_app(Settings(database_url=url,
+                                    secret_key=TEST_SECRET if secret_at_migration else None))
+    with migrating.app_context():
+        flask_migrate.upgrade()
+        db.engine.dispose()
+    assert _stored_digest(migrating).startswith("h1$") is secret_at_migration
+    serving = create_app(Settings(database_url=url, secret_key=TEST_SECRET), TESTING=True)
+    auth = {"Authorization": f"Bearer {api_key}"}
+    # An entry first: its path checks the key in its own transaction (without a body) or
+    # before reading its body.
+    entry = serving.test_client().put(
+        f"/sequence/v1/series/{OLD_SERIES}/entries/6fa85f64-5717-4562-b3fc-2c963f66afa6",
+        headers=auth, json={"meta": {"n": "1"}} if secret_at_migration else None)
+    assert entry.status_code == 200, entry.get_json()
+    assert serving.test_client().get("/sequence/v1/series", headers=auth).status_code == 200
+    assert _stored_digest(serving).startswith("h1$")  # converted on first use if not before
+    assert serving.test_client().get("/sequence/v1/series", headers={
+        "Authorization": "Bearer a-short-imported-kez"}).status_code == 401
+    with serving.app_context():
+        db.engine.dispose()

@@ -5,7 +5,13 @@ from flask import Blueprint, g, request
 from marshmallow import ValidationError
 
 from .. import config, errors, request_body
-from ..auth import account_for_bearer, bearer_key, key_digest, recent_digests
+from ..auth import (
+    account_for_bearer,
+    bearer_key,
+    key_digest,
+    recent_digests,
+    upgrade_legacy_key,
+)
 from ..http import json_response
 from ..json_text import load_json
 from . import issuing, series, signing
@@ -28,12 +34,22 @@ def _before():
     if request.endpoint not in NOT_AUTHENTICATED_BEFORE:
         _authenticate()
     elif request.endpoint in AUTHENTICATED_BY_VIEW and request_body.has_body(request.environ) \
-            and not recent_digests.known(_request_digest()):
+            and not _key_known():
         raise errors.ApiUnauthorized()  # not one byte of a body is read for an unknown key
 
 
+def _key_known():
+    if recent_digests.known(_request_digest()):
+        return True
+    return upgrade_legacy_key(_request_key()) and recent_digests.known(_request_digest())
+
+
+def _request_key():
+    return bearer_key(request.headers.get("Authorization"))
+
+
 def _request_digest():
-    return key_digest(bearer_key(request.headers.get("Authorization")))
+    return key_digest(_request_key())
 
 
 def _authenticate():
@@ -92,8 +108,15 @@ def create_entry(series_ref, entry_id):
     except errors.ApiError:
         _authenticate()  # a bad key is told 401 before what is wrong with the request
         raise
-    view, entry = issuing.issue_entry(digest, series_ref, entry_id, body["meta"], body["sig"],
-                                      config.current().secret_key)
+    secret_key = config.current().secret_key
+    try:
+        view, entry = issuing.issue_entry(digest, series_ref, entry_id, body["meta"],
+                                          body["sig"], secret_key)
+    except errors.ApiUnauthorized:
+        if not upgrade_legacy_key(_request_key()):  # a key stored before migration 0007
+            raise
+        view, entry = issuing.issue_entry(_request_digest(), series_ref, entry_id, body["meta"],
+                                          body["sig"], secret_key)
     return json_response(entry_json(view, entry))
 
 

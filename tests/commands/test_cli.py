@@ -1,4 +1,5 @@
 """The ``invx`` command: accounts, keys, the demo account."""
+import hashlib
 import json
 import re
 
@@ -60,7 +61,10 @@ def test_keys_are_stored_hashed_never_in_clear(app, invx):
     with app.app_context():
         row = db.session.execute(text("SELECT * FROM accounts")).mappings().one()
     assert api_key not in json.dumps({k: str(v) for k, v in row.items()})
-    assert re.fullmatch(r"[0-9a-f]{64}", row["api_key_hash"])
+    assert re.fullmatch(r"h1\$[0-9a-f]{64}", row["api_key_hash"])
+    # Keyed with INVX_SECRET_KEY: the key's plain SHA-256 (what a dump could be tried
+    # against) is not what is stored.
+    assert hashlib.sha256(api_key.encode()).hexdigest() not in row["api_key_hash"]
 
 
 def test_a_duplicate_name_is_a_clear_error(invx):
