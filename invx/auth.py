@@ -74,6 +74,9 @@ def upgrade_legacy_key(key):
     if not secret_key or not is_valid_api_key(key):
         return False
     legacy = legacy_digest(key)
+    # Read first: a made-up key (the usual case here) costs a lookup, never a write.
+    if db.session.scalar(select(Account.id).where(Account.api_key_hash == legacy)) is None:
+        return False
     changed = db.session.execute(update(Account).where(Account.api_key_hash == legacy)
                                  .values(api_key_hash=keyed_digest(legacy, secret_key)))
     db.session.commit()
@@ -100,46 +103,80 @@ def account_for_digest(digest):
     return account
 
 
-class _RecentDigests:
-    """Digests of keys seen valid in the last ``ttl`` seconds, in this process.
+class KeyGate:
+    """Whether a key may be an account's, decided before a request's body is read, and
+    cheaply when unknown keys flood in (issue 18).
 
-    It only decides whether a request's body is worth reading: a request whose key is not
-    known is refused before its body is read (a made-up key cannot make invx wait for a
-    body it will refuse). The request itself is authenticated as always, so a key revoked
-    a moment ago is still refused."""
+    A request whose key is not an account's is refused before its body is read: a made-up
+    key cannot make invx wait for a body it will refuse. Keys seen valid in the last
+    ``ttl`` seconds are let through at once. An unknown key costs a lookup, up to
+    ``lookups_per_second`` in this process; beyond that (thousands of made-up keys at once),
+    a key is checked against every stored digest, read at most every ``snapshot_seconds``,
+    so a flood costs no query per request and a real key is still let through. The request
+    itself is then authenticated as always (a key revoked a moment ago is refused)."""
 
-    def __init__(self, ttl=60.0, size=10_000):
-        self.ttl, self.size = ttl, size
+    def __init__(self, ttl=60.0, size=10_000, lookups_per_second=10, snapshot_seconds=2.0,
+                 clock=time.monotonic):
+        self.ttl, self.size, self.snapshot_seconds = ttl, size, snapshot_seconds
+        self.rate = lookups_per_second
+        self._clock = clock
+        self.reset()
+
+    def reset(self):
+        """Forget every key seen (the test suite empties the database between tests)."""
         self._seen = {}
+        self._tokens, self._filled_at = float(self.rate), self._clock()
+        self._snapshot, self._snapshot_at = frozenset(), None
 
-    def known(self, digest):
-        if digest is None:
+    def known(self, key):
+        if not is_valid_api_key(key):
             return False
-        now = time.monotonic()
+        digest, now = key_digest(key), self._clock()
         if self._seen.get(digest, 0) > now:
             return True
-        if db.session.scalar(select(Account.id).where(Account.api_key_hash == digest)) is None:
+        if self._take_token(now):
+            found = account_for_key(key) is not None
+        else:
+            found = digest in self._digests(now) or legacy_digest(key) in self._snapshot
+        if found:
+            if len(self._seen) >= self.size:
+                self._seen.clear()
+            self._seen[digest] = now + self.ttl
+        return found
+
+    def _take_token(self, now):
+        self._tokens = min(self.rate, self._tokens + (now - self._filled_at) * self.rate)
+        self._filled_at = now
+        if self._tokens < 1:
             return False
-        if len(self._seen) >= self.size:
-            self._seen.clear()
-        self._seen[digest] = now + self.ttl
+        self._tokens -= 1
         return True
 
+    def _digests(self, now):
+        if self._snapshot_at is None or now - self._snapshot_at >= self.snapshot_seconds:
+            self._snapshot = frozenset(db.session.scalars(select(Account.api_key_hash)))
+            self._snapshot_at = now
+        return self._snapshot
 
-recent_digests = _RecentDigests()
+
+key_gate = KeyGate()
 
 
 def account_for_key(key):
-    """The account that owns ``key``, or None."""
-    account = account_for_digest(key_digest(key))
-    if account is None and upgrade_legacy_key(key):
-        account = account_for_digest(key_digest(key))
-    return account
-
-
-def account_for_bearer(authorization):
-    """The account whose API key an ``Authorization: Bearer <key>`` header carries, or None."""
-    return account_for_key(bearer_key(authorization))
+    """The account that owns ``key``, or None. One query, whether the key is stored keyed
+    or (not yet converted) as its plain SHA-256, which it then converts."""
+    if not is_valid_api_key(key):
+        return None
+    secret_key = config.current().secret_key
+    digest, legacy = digest_with(key, secret_key), legacy_digest(key)
+    account = db.session.scalar(select(Account).where(
+        Account.api_key_hash.in_({digest, legacy})))
+    if account is None:
+        return None
+    if account.api_key_hash == legacy != digest:  # stored before migration 0007
+        account.api_key_hash = digest
+        db.session.commit()
+    return account if hmac.compare_digest(account.api_key_hash, digest) else None
 
 
 def account_named_by_host(host, domain):
@@ -165,7 +202,7 @@ def account_named_by_host(host, domain):
 def authenticate(key, host, domain=None):
     """The account a request with ``key`` and ``host`` acts for, or None (401): a host
     under ``domain`` must name the key's own account."""
-    account = account_for_key(key)
+    account = account_for_key(key) if key_gate.known(key) else None
     if account is None:
         return None
     named = account_named_by_host(host, domain)

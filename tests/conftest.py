@@ -10,6 +10,7 @@ from sqlalchemy import delete
 
 from invx import create_app
 from invx.accounts import create_account
+from invx.auth import key_gate
 from invx.config import EXTENSION, settings_of
 from invx.extensions import db
 from invx.models import SigningKey
@@ -85,6 +86,7 @@ def _empty_tables(request):
         for table in EMPTIED:
             db.session.execute(delete(table))
         db.session.commit()
+    key_gate.reset()  # the keys it saw are gone with their accounts
 
 
 @pytest.fixture

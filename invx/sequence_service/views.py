@@ -6,10 +6,10 @@ from marshmallow import ValidationError
 
 from .. import config, errors, request_body
 from ..auth import (
-    account_for_bearer,
+    account_for_key,
     bearer_key,
     key_digest,
-    recent_digests,
+    key_gate,
     upgrade_legacy_key,
 )
 from ..http import json_response
@@ -34,14 +34,8 @@ def _before():
     if request.endpoint not in NOT_AUTHENTICATED_BEFORE:
         _authenticate()
     elif request.endpoint in AUTHENTICATED_BY_VIEW and request_body.has_body(request.environ) \
-            and not _key_known():
+            and not key_gate.known(_request_key()):
         raise errors.ApiUnauthorized()  # not one byte of a body is read for an unknown key
-
-
-def _key_known():
-    if recent_digests.known(_request_digest()):
-        return True
-    return upgrade_legacy_key(_request_key()) and recent_digests.known(_request_digest())
 
 
 def _request_key():
@@ -53,7 +47,8 @@ def _request_digest():
 
 
 def _authenticate():
-    account = account_for_bearer(request.headers.get("Authorization"))
+    key = _request_key()
+    account = account_for_key(key) if key_gate.known(key) else None
     if account is None:
         raise errors.ApiUnauthorized()
     g.account = account

@@ -115,3 +115,42 @@ def test_openapi_is_public_json(client):
     response = client.get("/openapi.json")
     assert response.status_code == 200
     assert response.get_json()["openapi"].startswith("3.")
+
+
+def test_the_key_gate_lets_real_keys_through_a_flood_of_made_up_ones(app, key, make_account):
+    """Beyond its lookups per second, the gate answers from every stored digest (read at
+    most every few seconds) instead of one query per made-up key (issue 18)."""
+    from invx.auth import KeyGate
+    now = [0.0]
+    gate = KeyGate(lookups_per_second=2, snapshot_seconds=5, clock=lambda: now[0])
+    with app.app_context():
+        made_up = [f"made-up-key-{i:04d}-0123456789" for i in range(50)]
+        assert not any(gate.known(k) for k in made_up)  # 2 lookups, then the snapshot
+        assert gate.known(key)  # in the snapshot: let through during the flood
+    newer = make_account("newer", fiscal_id="555555550")
+    with app.app_context():
+        assert not gate.known(newer)  # not in the snapshot yet, and no lookup left
+        now[0] = 1.0  # a lookup again (2 a second)
+        assert gate.known(newer)
+        assert not gate.known("not a key")
+
+
+def test_a_flood_of_made_up_keys_costs_no_query_each(app, key):
+    from sqlalchemy import event
+
+    from invx.auth import KeyGate
+    from invx.extensions import db
+    gate = KeyGate(lookups_per_second=1, clock=lambda: 0.0)
+    statements = []
+
+    def seen(_connection, _cursor, statement, *_):
+        statements.append(statement)
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", seen)
+        try:
+            for i in range(100):
+                assert not gate.known(f"made-up-key-{i:04d}-0123456789")
+        finally:
+            event.remove(db.engine, "before_cursor_execute", seen)
+    assert len([s for s in statements if "accounts" in s]) == 2  # one lookup, one snapshot
