@@ -23,6 +23,7 @@ def create_app(settings=None, **flask_config):
     _register_errors(app)
     _register_blueprints(app)
     _register_commands(app)
+    _register_resume_check(app, settings)
     return app
 
 
@@ -61,6 +62,22 @@ def _register_blueprints(app):
     app.register_blueprint(invoicexpress_bp)
     app.register_blueprint(sequence_service_bp)
     app.register_blueprint(openapi_bp)
+
+
+def _register_resume_check(app, settings):
+    """Each request may start, every INVX_RESUME_CHECK_SECONDS at most, a thread that
+    resumes the registrations a dead worker left (``registration.resume``)."""
+    if not settings.resume_check_seconds:
+        return
+    from .registration.resume import PeriodicCheck, resume_all
+
+    def resume_interrupted():
+        with app.app_context():
+            for result in resume_all(config.settings_of(app)):
+                app.logger.info("%s %s (sequence %s): %s: %s", result.account, result.serie,
+                                result.sequence_id, result.status, result.detail)
+
+    app.before_request(PeriodicCheck(settings.resume_check_seconds, resume_interrupted).poke)
 
 
 def _register_commands(app):

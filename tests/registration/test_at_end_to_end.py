@@ -111,6 +111,19 @@ def test_partial_failure_is_compensated_and_the_sequence_removed(app, client, at
     assert listed(client, at_key) == []
 
 
+def test_a_repeated_post_of_a_failed_series_sends_nothing_to_at(client, at_key, fake_at):
+    fake_at.fake.configure(result_by_type={"NC": 5000})
+    assert create(client, at_key).get_json()["code"] == "000"
+    fake_at.fake.configure(result_by_type={})
+    calls, states = len(fake_at.fake.calls()), at_states(fake_at)
+    assert "N" in states.values()  # AT keeps the annulled types: it never takes them again
+    response = create(client, at_key)
+    assert response.status_code == 422
+    assert response.get_json() == {"code": "002", "message": "Sequence already exists."}
+    assert len(fake_at.fake.calls()) == calls
+    assert at_states(fake_at) == states
+
+
 def test_a_failed_annulment_keeps_the_sequence_and_register_completes_it(
         app, client, at_key, fake_at, settings):
     settings(at_concurrency=1)
