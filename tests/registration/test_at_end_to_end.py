@@ -208,7 +208,8 @@ def test_a_crash_mid_registration_is_resumed_without_a_duplicate_registration(
     assert sorted(outcomes) == sorted(TYPES.values())
     assert {outcomes[t] for t in slow} == {"pending"}
 
-    restarted = live_server(workers=1, INVX_SECRET_KEY=SECRET)
+    # The POST itself resumes it here (test_resume shows a worker doing it unasked).
+    restarted = live_server(workers=1, INVX_SECRET_KEY=SECRET, INVX_RESUME_CHECK_SECONDS=0)
     url = f"{restarted.url}/sequences.json?api_key={at_key}"
     body = {"sequence": {"serie": "2026"}}
     assert requests.post(url, json=body, timeout=30).json()["code"] == "006"  # lease held

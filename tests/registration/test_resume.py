@@ -3,6 +3,7 @@ registrations resume`` and by any worker serving requests, each recording the co
 the dead worker (asked with consultarSeries) without registering anything twice; the
 killed worker's calls stay in the audit log, shown as interrupted."""
 import json
+import threading
 import time
 from datetime import timedelta
 
@@ -13,6 +14,7 @@ from invx import create_app
 from invx.extensions import db
 from invx.models import AtCall, Sequence, Series, utcnow
 from invx.registration import workflow
+from invx.registration.resume import PeriodicCheck
 from invx.tax_authority.audit import AuditedTaxAuthority
 from invx.tax_authority.base import UnavailableError
 
@@ -170,3 +172,23 @@ def test_a_resume_that_fails_says_so_and_exits_non_zero(app, client, scripted, k
 def test_the_resume_command_knows_no_unknown_account(app):
     result = run_cli(app, "registrations", "resume", "--account", "nobody")
     assert result.exit_code != 0 and "no account" in result.output
+
+
+def test_the_periodic_check_runs_at_most_once_per_interval_and_never_twice_at_once():
+    started, release = [], threading.Event()
+
+    def run():
+        started.append(time.monotonic())
+        assert release.wait(10)
+
+    check = PeriodicCheck(0.2, run)
+    for _ in range(20):
+        check.poke()  # many requests at once: one check
+    time.sleep(0.3)
+    check.poke()  # due again, but the first is still running
+    assert len(started) == 1
+    release.set()
+    check._thread.join(5)
+    check.poke()
+    check._thread.join(5)
+    assert len(started) == 2
