@@ -42,5 +42,5 @@ def at_log(account, limit, as_json):
         else:
             kind = f"{call.doc_class or ''}/{call.doc_type or ''}"
             click.echo(f"{row['at']}  {call.operation:<15} {call.serie or '':<12} {kind:<6} "
-                       f"{outcome:<8} {call.result_code or '':<5} {call.duration_ms:>6}ms  "
+                       f"{outcome:<11} {call.result_code or '':<5} {call.duration_ms:>6}ms  "
                        f"{call.message or call.validation_code or ''}")
