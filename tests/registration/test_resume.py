@@ -5,6 +5,7 @@ killed worker's calls stay in the audit log, shown as interrupted."""
 import json
 import threading
 import time
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -18,6 +19,8 @@ from invx.registration.resume import PeriodicCheck
 from invx.tax_authority.audit import AuditedTaxAuthority
 from invx.tax_authority.base import UnavailableError
 
+from ..support.fake_at import at_codes as fake_at_codes
+from ..support.fake_at import registrations as fake_registrations
 from ..support.invoicexpress import create, listed
 from ..support.registration import AT_TYPES, register, sandbox_rows
 from ..support.scripted_at import Crash, ScriptedTaxAuthority, registrations
@@ -28,11 +31,9 @@ TYPES = {"invoice": "FT", "invoice_receipt": "FR", "simplified_invoice": "FS",
          "transport": "GT", "devolution": "GD", "proforma": "PF", "quote": "OR"}
 
 
-@pytest.fixture
-def killed(app, client, scripted, monkeypatch):
-    """A POST whose worker was killed after AT had given it some codes: it stored only the
-    first two, completed none of its audit records, and its lease is still running.
-    Returns the sequence's id."""
+def post_and_die(client, key, monkeypatch):
+    """A POST whose worker is killed after AT gave it some codes: it stores only the first
+    two, completes none of its audit records, and leaves its lease running."""
     real_store, stored = workflow._store, []
 
     def die_at_the_third_code(series_id, **values):
@@ -47,7 +48,13 @@ def killed(app, client, scripted, monkeypatch):
         # A killed process completes nothing: its records stay as written before each call.
         patch.setattr(AuditedTaxAuthority, "_complete", lambda self, call_id, row: None)
         with pytest.raises(Crash):
-            create(client, scripted)
+            create(client, key)
+
+
+@pytest.fixture
+def killed(app, client, scripted, monkeypatch):
+    """A creation on the scripted AT whose worker was killed; returns the sequence's id."""
+    post_and_die(client, scripted, monkeypatch)
     with app.app_context():
         sequence = db.session.scalar(select(Sequence))
         assert sequence.state == Sequence.CREATING
@@ -192,3 +199,21 @@ def test_the_periodic_check_runs_at_most_once_per_interval_and_never_twice_at_on
     check.poke()
     check._thread.join(5)
     assert len(started) == 2
+
+
+def test_a_gunicorn_worker_resumes_it_on_its_first_request(
+        app, client, at_key, fake_at, live_server, monkeypatch):
+    """gthread on SQLite, gevent on PostgreSQL: the check's thread works in either."""
+    post_and_die(client, at_key, monkeypatch)
+    assert len(fake_at_codes(fake_at)) > 2 and listed(client, at_key) == []
+    expire_leases(app)
+    live_server(workers=1, INVX_RESUME_CHECK_SECONDS=60)  # its readiness probe is a request
+    deadline = time.monotonic() + 20
+    while not listed(client, at_key):
+        assert time.monotonic() < deadline, "the interrupted creation was not resumed"
+        time.sleep(0.1)
+    (sequence,) = listed(client, at_key)
+    issued = fake_at_codes(fake_at)
+    for name, at_type in TYPES.items():
+        assert sequence[f"current_{name}_validation_code"] == issued[at_type]
+    assert all(count == 1 for count in Counter(fake_registrations(fake_at)).values())
