@@ -5,6 +5,8 @@ from flask import Flask
 
 from . import config
 
+RESUME_CHECK = "invx.resume"  # the app's PeriodicCheck in ``app.extensions``, when on
+
 
 def create_app(settings=None, **flask_config):
     """Build the app: settings, logging, extensions, error handlers, blueprints, commands.
@@ -77,7 +79,9 @@ def _register_resume_check(app, settings):
                 app.logger.info("%s %s (sequence %s): %s: %s", result.account, result.serie,
                                 result.sequence_id, result.status, result.detail)
 
-    app.before_request(PeriodicCheck(settings.resume_check_seconds, resume_interrupted).poke)
+    check = PeriodicCheck(settings.resume_check_seconds, resume_interrupted)
+    app.extensions[RESUME_CHECK] = check
+    app.before_request(check.poke)
 
 
 def _register_commands(app):

@@ -132,6 +132,12 @@ class PeriodicCheck:
             self._thread = threading.Thread(target=self._run, name="invx-resume", daemon=True)
             self._thread.start()
 
+    def wait(self, timeout=None):
+        """Until the check running now, if any, has ended."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
     def _run(self):
         try:
             self.run()

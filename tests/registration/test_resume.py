@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from invx import create_app
+from invx import RESUME_CHECK, create_app
 from invx.extensions import db
 from invx.models import AtCall, Sequence, Series, utcnow
 from invx.registration import workflow
@@ -152,6 +152,7 @@ def test_a_worker_serving_requests_resumes_it_without_the_client(
     while not listed(client, scripted):
         assert time.monotonic() < deadline, "the interrupted creation was not resumed"
         time.sleep(0.05)
+    other.extensions[RESUME_CHECK].wait(10)
     (sequence,) = listed(client, scripted)
     assert_resumed(app, sequence)
     with other.app_context():
@@ -195,9 +196,9 @@ def test_the_periodic_check_runs_at_most_once_per_interval_and_never_twice_at_on
     check.poke()  # due again, but the first is still running
     assert len(started) == 1
     release.set()
-    check._thread.join(5)
+    check.wait(5)
     check.poke()
-    check._thread.join(5)
+    check.wait(5)
     assert len(started) == 2
 
 
@@ -217,3 +218,9 @@ def test_a_gunicorn_worker_resumes_it_on_its_first_request(
     for name, at_type in TYPES.items():
         assert sequence[f"current_{name}_validation_code"] == issued[at_type]
     assert all(count == 1 for count in Counter(fake_registrations(fake_at)).values())
+
+
+def test_no_check_runs_when_its_interval_is_zero(app, database_url):
+    assert RESUME_CHECK not in app.extensions  # the suite's settings: 0
+    other = create_app(suite_settings(database_url, resume_check_seconds=5))
+    assert other.extensions[RESUME_CHECK].seconds == 5
