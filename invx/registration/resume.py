@@ -17,7 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Sequence, Series, utcnow
@@ -25,7 +25,7 @@ from ..portugal.document_types import ID_SPACING
 from ..tax_authority.base import TaxAuthorityError
 from .adapters import open_adapter
 from .creation import complete_creation
-from .leases import claim_lease, release_lease
+from .leases import abandoned, release_lease, take_over_lease
 from .workflow import RegistrationFailed, register_pending
 
 log = logging.getLogger(__name__)
@@ -45,14 +45,9 @@ class Resumed:
 
 
 def interrupted(account_id=None):
-    """The primary keys of the sequences whose registration was interrupted, oldest first:
-    their lease has run out (or a creation was left without one). A sequence being
-    finished or annulled is left to ``invx sequences finish|annul``, run again."""
-    expired = and_(Sequence.lease_token.is_not(None), Sequence.lease_expires_at < utcnow())
-    abandoned = and_(Sequence.lease_token.is_(None), Sequence.state == Sequence.CREATING)
-    query = select(Sequence.pk).where(
-        or_(expired, abandoned), Sequence.closed_as.is_(None),
-        Sequence.state.in_((Sequence.CREATING, Sequence.READY)))
+    """The primary keys of the sequences whose registration was interrupted (``abandoned``:
+    their lease ran out), oldest first."""
+    query = select(Sequence.pk).where(abandoned(utcnow()))
     if account_id is not None:
         query = query.where(Sequence.account_id == account_id)
     pks = db.session.scalars(query.order_by(Sequence.pk)).all()
@@ -66,7 +61,7 @@ def resume_one(pk, settings):
     if sequence is None:
         db.session.commit()
         return None
-    account, creating = sequence.account, sequence.state == Sequence.CREATING
+    account = sequence.account
     done = _outcome(account.name, sequence.serie, sequence.id)
     try:
         adapter = open_adapter(account, settings)
@@ -75,8 +70,9 @@ def resume_one(pk, settings):
         return done(FAILED, f"the Tax Authority cannot be used: {error.message}")
     token = str(uuid.uuid4())
     try:
-        if not claim_lease(sequence, token, settings.registration_lease):
-            return done(SKIPPED, "another worker is registering it")
+        if not take_over_lease(pk, token, settings.registration_lease):
+            return done(SKIPPED, "no longer interrupted: completed or taken over meanwhile")
+        creating = sequence.state == Sequence.CREATING  # read again, under our lease
         log.warning("resuming the interrupted registration of sequence %s (%s) of %s",
                     sequence.id, sequence.serie, account.name)
         before = _registered(sequence)

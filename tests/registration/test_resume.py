@@ -15,14 +15,14 @@ from invx import RESUME_CHECK, create_app
 from invx.extensions import db
 from invx.models import AtCall, Sequence, Series, utcnow
 from invx.registration import workflow
-from invx.registration.resume import PeriodicCheck
+from invx.registration.resume import PeriodicCheck, interrupted, resume_one
 from invx.tax_authority.audit import AuditedTaxAuthority
 from invx.tax_authority.base import UnavailableError
 
 from ..support.fake_at import at_codes as fake_at_codes
 from ..support.fake_at import registrations as fake_registrations
 from ..support.invoicexpress import create, listed
-from ..support.registration import AT_TYPES, register, sandbox_rows
+from ..support.registration import AT_TYPES, register, sandbox_rows, unregister
 from ..support.scripted_at import Crash, ScriptedTaxAuthority, registrations
 from ..support.settings import suite_settings
 
@@ -224,3 +224,17 @@ def test_no_check_runs_when_its_interval_is_zero(app, database_url):
     assert RESUME_CHECK not in app.extensions  # the suite's settings: 0
     other = create_app(suite_settings(database_url, resume_check_seconds=5))
     assert other.extensions[RESUME_CHECK].seconds == 5
+
+
+def test_a_sequence_completed_after_it_was_listed_is_left_alone(
+        app, client, scripted, killed, settings):
+    expire_leases(app)
+    with app.app_context():
+        (pk,) = interrupted()
+    assert create(client, scripted).status_code == 201  # the client's retry resumed it
+    unregister(app, killed, "quote")  # a type left N/D, for register.json to send
+    calls = list(ScriptedTaxAuthority.calls)
+    with app.app_context():
+        result = resume_one(pk, settings())
+    assert result.status == "skipped"
+    assert ScriptedTaxAuthority.calls == calls  # nothing sent that no one asked for
