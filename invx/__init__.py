@@ -5,6 +5,8 @@ from flask import Flask
 
 from . import config
 
+RESUME_CHECK = "invx.resume"  # the app's PeriodicCheck in ``app.extensions``, when on
+
 
 def create_app(settings=None, **flask_config):
     """Build the app: settings, logging, extensions, error handlers, blueprints, commands.
@@ -23,6 +25,7 @@ def create_app(settings=None, **flask_config):
     _register_errors(app)
     _register_blueprints(app)
     _register_commands(app)
+    _register_resume_check(app, settings)
     return app
 
 
@@ -70,6 +73,24 @@ def _register_blueprints(app):
     app.register_blueprint(sequence_service_bp)
     app.register_blueprint(openapi_bp)
     app.after_request(request_body.close_unread)
+
+
+def _register_resume_check(app, settings):
+    """Each request may start, every INVX_RESUME_CHECK_SECONDS at most, a thread that
+    resumes the registrations a dead worker left (``registration.resume``)."""
+    if not settings.resume_check_seconds:
+        return
+    from .registration.resume import PeriodicCheck, resume_all
+
+    def resume_interrupted():
+        with app.app_context():
+            for result in resume_all(config.settings_of(app)):
+                app.logger.info("%s %s (sequence %s): %s: %s", result.account, result.serie,
+                                result.sequence_id, result.status, result.detail)
+
+    check = PeriodicCheck(settings.resume_check_seconds, resume_interrupted)
+    app.extensions[RESUME_CHECK] = check
+    app.before_request(check.poke)
 
 
 def _register_commands(app):

@@ -115,6 +115,10 @@ class Settings:
     # How long a registration may hold a sequence before another worker may take it over.
     registration_lease_seconds: int = _setting(120, "REGISTRATION_LEASE_SECONDS",
                                                _number(int, 5))
+    # How often (seconds) a worker serving requests looks for registrations whose worker
+    # died (their lease ran out) and resumes them; 0: never (``invx registrations resume``
+    # on a timer instead).
+    resume_check_seconds: int = _setting(30, "RESUME_CHECK_SECONDS", _number(int, 0))
     # Simulated round-trip time of the sandbox Tax Authority, in seconds.
     sandbox_latency: float = _setting(0.0, "SANDBOX_LATENCY", _number(float, 0))
     at_connect_timeout: float = _setting(5.0, "AT_CONNECT_TIMEOUT", _number(float, 0.1))

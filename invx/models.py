@@ -60,6 +60,9 @@ class Sequence(db.Model):
 
     CREATING = "creating"  # POST in progress: not visible to clients yet
     READY = "ready"
+    # Its registration failed and was undone, but AT keeps the annulled types and never
+    # accepts the name again for them: not visible, kept so a new POST answers 002 from here.
+    FAILED = "failed"
 
     pk: Mapped[int] = mapped_column(BigKey, primary_key=True)
     account_id: Mapped[int] = mapped_column(
@@ -237,10 +240,12 @@ class AtCall(db.Model):
     serie: Mapped[str | None] = mapped_column(String(35))
     doc_class: Mapped[str | None] = mapped_column(String(2))
     doc_type: Mapped[str | None] = mapped_column(String(2))
-    outcome: Mapped[str] = mapped_column(String(16))  # ok, refused, error
+    # ok, refused, error; pending until the call returns (a dead worker's stays pending),
+    # interrupted when the calling thread was stopped mid-call.
+    outcome: Mapped[str] = mapped_column(String(16))
     result_code: Mapped[int | None]
     message: Mapped[str | None] = mapped_column(Text)
     validation_code: Mapped[str | None] = mapped_column(String(64))
-    duration_ms: Mapped[int]
+    duration_ms: Mapped[int]  # 0 while pending
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -40,13 +40,14 @@ def test_environment_variables_override_the_defaults():
         "INVX_SANDBOX_LATENCY": "0.25",
         "INVX_MAX_BODY_BYTES": "4096",
         "INVX_AT_TRANSACTION_GUARD": "RAISE",
+        "INVX_RESUME_CHECK_SECONDS": "0",
         "INVX_UNRELATED": "ignored",
         "DATABASE_URL": "not ours",
     })
     assert settings == Settings(
         database_url="postgresql+psycopg2://invx@db/invx", log_level="DEBUG",
         registration_lease_seconds=300, sandbox_latency=0.25, max_body_bytes=4096,
-        at_transaction_guard="raise")
+        at_transaction_guard="raise", resume_check_seconds=0)
 
 
 def test_every_setting_has_one_variable_and_one_default():
@@ -109,6 +110,7 @@ def test_empty_variables_are_ignored():
     ("INVX_MAX_BODY_BYTES", "12"),
     ("INVX_DB_POOL_SIZE", "0"),
     ("INVX_AT_TRANSACTION_GUARD", "sometimes"),
+    ("INVX_RESUME_CHECK_SECONDS", "-1"),
 ])
 def test_bad_values_are_refused_with_the_variables_name(name, value):
     with pytest.raises(ConfigError, match=name):

@@ -6,14 +6,15 @@ from .at_log import at_log
 from .demo import demo
 from .fake_at import fake_at_command
 from .keys import keys_cli
+from .registrations import registrations_cli
 from .sequences import sequences_cli
 from .verify import verify
 
 
 def register_commands(app):
     """Add invx's commands to ``app.cli`` (create_app does)."""
-    for command in (accounts_cli, sequences_cli, at_log, fake_at_command, keys_cli, verify,
-                    demo):
+    for command in (accounts_cli, sequences_cli, registrations_cli, at_log, fake_at_command,
+                    keys_cli, verify, demo):
         app.cli.add_command(command)
 
 

@@ -8,16 +8,17 @@ worker died is taken over once the lease has expired; the AT work itself is
 import logging
 import uuid
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from .. import errors
 from ..extensions import db
-from ..models import Account, Sequence, Series, utcnow
+from ..models import Sequence, Series, utcnow
 from ..portugal.document_types import DOC_TYPES, series_format
 from ..portugal.series_names import is_valid_serie, serie_key
 from ..registration.adapters import open_adapter
+from ..registration.creation import complete_creation
 from ..registration.leases import claim_lease, release_lease
 from ..registration.workflow import RegistrationFailed, pending_series, register_pending
 from ..tax_authority.base import TaxAuthorityError
@@ -56,7 +57,8 @@ def create_sequence(account, serie, settings, make_default=False):
 
     If registration fails and AT certainly holds nothing of it, the sequence is removed
     again, so the client can fix the cause and retry; otherwise it stays, partially
-    registered, for ``register_missing`` to complete.
+    registered, for ``register_missing`` to complete (``registration.creation``). A serie
+    whose registration failed and was annulled at AT is answered 002 without asking AT.
     """
     if not is_valid_serie(serie):
         raise errors.NameNotAllowed(f"serie {serie!r}")
@@ -65,16 +67,9 @@ def create_sequence(account, serie, settings, make_default=False):
         token = str(uuid.uuid4())
         sequence = _start_creation(account, serie, token, settings.registration_lease)
         try:
-            if adapter is not None:
-                register_pending(sequence, adapter, token, settings)
+            complete_creation(account, sequence, adapter, token, settings, make_default)
         except RegistrationFailed as failure:
-            if _holds_nothing_at_at(sequence):
-                db.session.delete(sequence)
-                db.session.commit()
-            else:
-                _finish_creation(account, sequence, token, make_default=False)
             raise client_error(failure.cause) from failure.cause
-        _finish_creation(account, sequence, token, make_default)
         return sequence
     finally:
         if adapter is not None:
@@ -82,11 +77,16 @@ def create_sequence(account, serie, settings, make_default=False):
 
 
 def register_missing(account, public_id, settings):
-    """Register the types of an existing sequence that have no code yet."""
-    sequence = get_sequence(account, public_id)
+    """Register the types of an existing sequence that have no code yet; a creation whose
+    worker died (the sequence still being created, its lease run out) is completed."""
+    sequence = _registrable(account, public_id)
     token = str(uuid.uuid4())
     if not claim_lease(sequence, token, settings.registration_lease):
         raise errors.BeingRegistered(f"sequence {public_id}")
+    if sequence.state == Sequence.CREATING:
+        log.warning("resuming the interrupted creation of sequence %s (%s) of %s",
+                    sequence.id, sequence.serie, account.name)
+        return _resume_creation(account, sequence, token, settings)
     adapter = None
     try:
         if not pending_series(sequence):
@@ -99,6 +99,33 @@ def register_missing(account, public_id, settings):
         if adapter is not None:
             adapter.close()
         release_lease(sequence, token)
+    return sequence
+
+
+def _registrable(account, public_id):
+    """The sequence ``register.json`` may work on: a ready one, or one still being created
+    (shown to no one else until its creation completes)."""
+    pk = Sequence.pk_for_id(public_id)
+    sequence = db.session.get(Sequence, pk) if pk is not None else None
+    if (sequence is None or sequence.account_id != account.id
+            or sequence.state not in (Sequence.READY, Sequence.CREATING)):
+        raise errors.SequenceNotFound(f"sequence {public_id}")
+    return sequence
+
+
+def _resume_creation(account, sequence, token, settings):
+    try:
+        adapter = _adapter(account, settings)
+    except errors.InvxError:
+        release_lease(sequence, token)
+        raise
+    try:
+        complete_creation(account, sequence, adapter, token, settings)
+    except RegistrationFailed as failure:
+        raise client_error(failure.cause) from failure.cause
+    finally:
+        if adapter is not None:
+            adapter.close()
     return sequence
 
 
@@ -137,7 +164,7 @@ def _start_creation(account, serie, token, lease):
             existing = _find(account, key)
             if existing is None:
                 raise
-    if existing.state == Sequence.READY:
+    if existing.state in (Sequence.READY, Sequence.FAILED):
         raise errors.AlreadyExists(f"serie {serie!r}")
     if not claim_lease(existing, token, lease):
         raise errors.BeingRegistered(f"serie {serie!r}")
@@ -146,29 +173,6 @@ def _start_creation(account, serie, token, lease):
     return existing
 
 
-def _finish_creation(account, sequence, token, make_default):
-    sequence.state = Sequence.READY
-    if make_default:
-        account.default_sequence_pk = sequence.pk
-    db.session.flush()
-    # The first sequence of an account is its default; the condition makes it race-free.
-    db.session.execute(
-        update(Account).where(Account.id == account.id, Account.default_sequence_pk.is_(None))
-        .values(default_sequence_pk=sequence.pk).execution_options(synchronize_session=False))
-    release_lease(sequence, token)
-    db.session.refresh(account)
-
-
 def _find(account, key):
     return db.session.scalar(select(Sequence).where(
         Sequence.account_id == account.id, Sequence.serie_key == key))
-
-
-def _holds_nothing_at_at(sequence):
-    """True when AT certainly has none of this sequence's series: it may be forgotten."""
-    db.session.expire_all()
-    return not any(s.at_status in (Series.REGISTERED, Series.FINISHED)
-                   or (s.needs_registration and s.register_sent_at is not None)
-                   for s in sequence.series)
-
-

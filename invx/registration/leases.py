@@ -3,7 +3,7 @@
 It lives in the database, not in process memory, so it holds across gunicorn workers and
 machines; a holder that died loses it when it expires, and another may take over.
 """
-from sqlalchemy import or_, update
+from sqlalchemy import and_, or_, update
 
 from ..extensions import db
 from ..models import Sequence, utcnow
@@ -37,3 +37,25 @@ def release_lease(sequence, token):
         .execution_options(synchronize_session=False))
     db.session.commit()
     db.session.refresh(sequence)
+
+
+def abandoned(now):
+    """The SQL condition of a sequence whose registration was interrupted: its lease has
+    run out, or a creation was left without one. A sequence being finished or annulled is
+    left to ``invx sequences finish|annul``, run again."""
+    expired = and_(Sequence.lease_token.is_not(None), Sequence.lease_expires_at < now)
+    unleased = and_(Sequence.lease_token.is_(None), Sequence.state == Sequence.CREATING)
+    return and_(or_(expired, unleased), Sequence.closed_as.is_(None),
+                Sequence.state.in_((Sequence.CREATING, Sequence.READY)))
+
+
+def take_over_lease(pk, token, lease):
+    """Take the lease of a sequence that is still ``abandoned``; True if taken. A sequence
+    that someone completed or took over meanwhile is left alone."""
+    now = utcnow()
+    result = db.session.execute(
+        update(Sequence).where(Sequence.pk == pk, abandoned(now))
+        .values(lease_token=token, lease_expires_at=now + lease)
+        .execution_options(synchronize_session=False))
+    db.session.commit()
+    return result.rowcount == 1

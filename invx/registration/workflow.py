@@ -83,9 +83,10 @@ def register_pending(sequence, adapter, token, settings):
             renew_lease(pk, token, lease)
             db.session.commit()
             got.append(job)
-        elif outcome is None:  # skipped after a failure: AT never saw it
-            _store(job.series_id, register_sent_at=None)
-            db.session.commit()
+        elif outcome is None:  # skipped after a failure: AT never saw it from us
+            if not job.resume:  # but a resumed type, an attempt before may have sent
+                _store(job.series_id, register_sent_at=None)
+                db.session.commit()
         else:
             _log_refusal(job, outcome)
             failed.append((job, outcome))

@@ -111,6 +111,19 @@ def test_partial_failure_is_compensated_and_the_sequence_removed(app, client, at
     assert listed(client, at_key) == []
 
 
+def test_a_repeated_post_of_a_failed_series_sends_nothing_to_at(client, at_key, fake_at):
+    fake_at.fake.configure(result_by_type={"NC": 5000})
+    assert create(client, at_key).get_json()["code"] == "000"
+    fake_at.fake.configure(result_by_type={})
+    calls, states = len(fake_at.fake.calls()), at_states(fake_at)
+    assert "N" in states.values()  # AT keeps the annulled types: it never takes them again
+    response = create(client, at_key)
+    assert response.status_code == 422
+    assert response.get_json() == {"code": "002", "message": "Sequence already exists."}
+    assert len(fake_at.fake.calls()) == calls
+    assert at_states(fake_at) == states
+
+
 def test_a_failed_annulment_keeps_the_sequence_and_register_completes_it(
         app, client, at_key, fake_at, settings):
     settings(at_concurrency=1)
@@ -174,9 +187,11 @@ def test_a_crash_mid_registration_is_resumed_without_a_duplicate_registration(
     with ThreadPoolExecutor(1) as pool:
         pool.submit(requests.post, url, json={"sequence": {"serie": "2026"}}, timeout=30)
         deadline = time.monotonic() + 10
-        while len(stored_codes(app)) < 6:  # the fast types are stored, the slow in flight
+        # The fast types are stored; the slow ones' calls are recorded (pending), so sent.
+        while len(stored_codes(app)) < 6 or len(registered_calls(app)) < 11:
             assert time.monotonic() < deadline, "the registration did not progress"
             time.sleep(0.05)
+        time.sleep(0.3)  # the slow requests, recorded, are on the wire (AT takes 1.5 s)
         server.crash()
     # The requests in flight complete at AT all the same: wait until AT is quiet.
     held, quiet_since, deadline = -1, time.monotonic(), time.monotonic() + 20
@@ -187,8 +202,14 @@ def test_a_crash_mid_registration_is_resumed_without_a_duplicate_registration(
         time.sleep(0.05)
     assert held == 11
     assert len(stored_codes(app)) < 11  # AT holds codes invx never saw
+    # ... but every call the killed worker made is in the audit log: the unanswered ones
+    # as pending, since their outcome was never seen.
+    outcomes = registered_calls(app)
+    assert sorted(outcomes) == sorted(TYPES.values())
+    assert {outcomes[t] for t in slow} == {"pending"}
 
-    restarted = live_server(workers=1, INVX_SECRET_KEY=SECRET)
+    # The POST itself resumes it here (test_resume shows a worker doing it unasked).
+    restarted = live_server(workers=1, INVX_SECRET_KEY=SECRET, INVX_RESUME_CHECK_SECONDS=0)
     url = f"{restarted.url}/sequences.json?api_key={at_key}"
     body = {"sequence": {"serie": "2026"}}
     assert requests.post(url, json=body, timeout=30).json()["code"] == "006"  # lease held
@@ -203,6 +224,13 @@ def test_a_crash_mid_registration_is_resumed_without_a_duplicate_registration(
         assert sequence[f"current_{name}_validation_code"] == issued[at_type]
     for at_type in TYPES.values():
         assert registrations(fake_at).count(("2026", at_type)) == 1, at_type
+
+
+def registered_calls(app):
+    """{AT type: outcome} of the registarSerie calls in the audit log."""
+    with app.app_context():
+        return dict(db.session.execute(select(AtCall.doc_type, AtCall.outcome).where(
+            AtCall.operation == "registarSerie")).all())
 
 
 def stored_codes(app):

@@ -2,9 +2,10 @@
 nothing behind at AT."""
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from invx.extensions import db
+from invx.models import AtCall
 from invx.tax_authority.base import (
     AlreadyRegisteredError,
     AuthenticationError,
@@ -90,6 +91,28 @@ def test_failure_mid_way_annuls_what_was_registered_and_removes_the_sequence(
     assert create(client, scripted).get_json()["code"] == "002"
 
 
+def test_a_repeated_post_of_a_failed_serie_answers_002_without_calling_at(
+        app, client, scripted):
+    ScriptedTaxAuthority.failures = {"NC": UnavailableError("Erro Técnico Inespecífico", 5000)}
+    assert create(client, scripted, "A2026").get_json()["code"] == "000"
+    ScriptedTaxAuthority.failures = {}
+    calls, states, audited = list(ScriptedTaxAuthority.calls), sandbox_states(app), at_calls(app)
+    for serie in ("A2026", "a2026"):  # names compare ignoring case
+        response = create(client, scripted, serie)
+        assert response.status_code == 422
+        assert response.get_json() == {"code": "002", "message": "Sequence already exists."}
+    # Answered from invx's records: AT was not asked, let alone changed.
+    assert ScriptedTaxAuthority.calls == calls
+    assert sandbox_states(app) == states
+    assert at_calls(app) == audited
+    assert client.get(f"/sequences.json?api_key={scripted}").get_json() == {"sequences": []}
+
+
+def at_calls(app):
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(AtCall))
+
+
 def test_a_series_registered_but_unanswered_is_found_and_annulled_too(app, client, scripted):
     ScriptedTaxAuthority.lost_answers = {"FS"}
     ScriptedTaxAuthority.failures = {"NC": UnavailableError("Erro Técnico Inespecífico", 5000)}
@@ -157,7 +180,8 @@ def test_register_fills_only_the_missing_types(app, client, scripted):
     response = register(client, scripted, created["id"])
     assert response.status_code == 200
     (sequence,) = response.get_json()["sequences"]
-    assert ScriptedTaxAuthority.calls == [("register", "GR"), ("register", "OR")]
+    # The two run concurrently: in either order.
+    assert sorted(ScriptedTaxAuthority.calls) == [("register", "GR"), ("register", "OR")]
     assert sequence["current_invoice_validation_code"] == created["current_invoice_validation_code"]
     assert sequence["current_quote_validation_code"] not in ("N/D", "N/A")
 

@@ -7,7 +7,8 @@ TEST_SECRET = "the-test-suite-secret-key-0123456789"
 
 
 def suite_settings(database_url, **changes):
-    """Settings for an app under test: no sandbox latency, the suite's secret, and a Tax
-    Authority called inside a database transaction failing the test."""
+    """Settings for an app under test: no sandbox latency, the suite's secret, a Tax
+    Authority called inside a database transaction failing the test, and no background
+    resumption of interrupted registrations (the tests that want it turn it on)."""
     return Settings(database_url=database_url, secret_key=TEST_SECRET, sandbox_latency=0.0,
-                    at_transaction_guard="raise").replace(**changes)
+                    at_transaction_guard="raise", resume_check_seconds=0).replace(**changes)
