@@ -79,6 +79,10 @@ class TracebackThrottle:
         self._last = {}
         self._lock = threading.Lock()
 
+    def reset(self):
+        with self._lock:
+            self._last.clear()
+
     def exc_info(self, error):
         """``error`` when its cause's traceback is due, else False."""
         cause = _cause(error)

@@ -95,3 +95,22 @@ def _serve(app, path):
     body = b"".join(app(EnvironBuilder(path=path).get_environ(), start_response))
     return answered[0], answered[1], body
 
+
+
+def test_an_outage_logs_one_line_per_request_and_one_traceback(tmp_path, caplog):
+    """A 4 s outage used to write 11.4 MB: a traceback for every 503 (issue 18)."""
+    from invx import errors
+
+    def down():
+        raise OperationalError("SELECT 1", {}, Exception("could not connect to server"))
+
+    app = _app(f"sqlite:///{tmp_path}/x.sqlite3", down)
+    errors.tracebacks.reset()  # an earlier test's outage
+    client = app.test_client()
+    with caplog.at_level("ERROR", logger="invx.errors"):
+        for _ in range(20):
+            assert client.get("/sequence/v1/_test/dies").status_code == 503
+    lines = [r for r in caplog.records if r.name == "invx.errors"]
+    assert len(lines) == 20
+    assert sum(1 for r in lines if r.exc_info) == 1
+    assert all("could not connect to server" in r.getMessage() for r in lines)
