@@ -1,0 +1,103 @@
+"""Walking a series' chain, entry by entry, the way anyone could offline.
+
+Each entry must carry the number after the previous one; point to the entry before it;
+carry the code its number gives; and hold a server signature, valid under a published key,
+over exactly its id, series, previous id and code. The entries are read in keyset pages
+(by number, on the unique index), and the walk yields between pages: under gunicorn's
+gevent worker one verification would otherwise hold every other request of its worker
+until it ends (an ES256 check alone is about 75 µs, so 100 entries are about 10 ms).
+"""
+import time
+from typing import NamedTuple
+
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import Entry
+from . import jws
+from .series import format_code
+
+PAGE = 100  # entries checked between two yields: about 10 ms of CPU
+
+
+class Link(NamedTuple):
+    """The entry a walk continues from: its number, id and server JWS (None before the
+    first entry, whose number is the series' start - 1)."""
+
+    number: int
+    entry_id: str | None
+    sig: str | None
+
+
+class Budget(NamedTuple):
+    """At most ``entries`` entries, and no page begun after ``seconds``; None: unbounded."""
+
+    entries: int | None = None
+    seconds: float | None = None
+
+
+class Walk(NamedTuple):
+    checked: int              # entries checked, from the one after where the walk began
+    last: Link                # the last entry that checked out (or where the walk began)
+    broken: dict | None       # {"number", "entry_id", "problem"}: the first broken link
+    stopped: bool             # the budget ran out before the target
+
+
+UNBOUNDED = Budget()
+_COLUMNS = (Entry.number, Entry.id, Entry.previous_id, Entry.code, Entry.sig)
+
+
+def walk(series, after, target, keys, budget=UNBOUNDED, page=None, progress=None):
+    """Check the entries numbered after ``after`` (a Link) through ``target``, in order,
+    ``page`` at a time (default PAGE)."""
+    page = page or PAGE
+    started = time.monotonic()
+    checked, last = 0, after
+    while last.number < target:
+        size = page if budget.entries is None else min(page, budget.entries - checked)
+        out_of_time = (budget.seconds is not None and checked
+                       and time.monotonic() - started >= budget.seconds)
+        if size <= 0 or out_of_time:
+            return Walk(checked, last, None, True)
+        rows = db.session.execute(
+            select(*_COLUMNS).where(Entry.series_id == series.id, Entry.number > last.number,
+                                    Entry.number <= target)
+            .order_by(Entry.number).limit(size)).all()
+        if not rows:
+            break
+        for row in rows:
+            problem = entry_problem(series, row, last, keys)
+            if problem:
+                broken = {"number": row.number, "entry_id": row.id, "problem": problem}
+                return Walk(checked, last, broken, False)
+            last = Link(row.number, row.id, row.sig)
+            checked += 1
+        if progress is not None:
+            progress(len(rows))
+        time.sleep(0)  # under gevent (monkey patched), the worker's other requests run
+    return Walk(checked, last, None, False)
+
+
+def entry_problem(series, entry, previous, keys):
+    """What is wrong with ``entry`` (number, id, previous_id, code, sig) coming after
+    ``previous`` (a Link), or None."""
+    expected = previous.number + 1
+    if entry.number != expected:
+        kind = "missing" if entry.number > expected else "repeated"
+        return f"number {entry.number} where {expected} was expected: numbers are {kind}"
+    if entry.previous_id != previous.entry_id:
+        return (f"previous_id is {entry.previous_id}, but the entry before it is "
+                f"{previous.entry_id}")
+    if entry.code != format_code(series, entry.number):
+        return f"code {entry.code!r} is not what number {entry.number} gives"
+    try:
+        payload = jws.verify(entry.sig, keys)
+    except jws.InvalidJws as error:
+        return f"the server signature does not verify: {error}"
+    signed = {"id": payload.get("id"), "cid": payload.get("cid"), "pid": payload.get("pid"),
+              "num": payload.get("num")}
+    actual = {"id": entry.id, "cid": series.id, "pid": entry.previous_id, "num": entry.code}
+    if signed != actual:
+        changed = sorted(name for name in signed if signed[name] != actual[name])
+        return f"the entry differs from what was signed ({', '.join(changed)})"
+    return None

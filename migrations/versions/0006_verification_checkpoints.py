@@ -1,0 +1,36 @@
+"""Verification checkpoints: how far each series was verified.
+
+So that ``GET .../verify`` checks only the entries after it: a series of a million entries
+took minutes.
+
+Revision ID: 0006_verification_checkpoints
+Revises: 0005
+Create Date: 2026-12-02
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006_verification_checkpoints"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table(
+        "verification_checkpoints",
+        sa.Column("series_id", sa.String(length=36), nullable=False),
+        sa.Column("number", sa.BigInteger(), nullable=False),
+        sa.Column("entry_id", sa.String(length=36), nullable=False),
+        sa.Column("sig_sha256", sa.String(length=64), nullable=False),
+        sa.Column("verified_at", sa.DateTime(), nullable=False),
+        sa.Column("mac", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(["series_id"], ["series.id"],
+                                name=op.f("fk_verification_checkpoints_series_id_series"),
+                                ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("series_id", name=op.f("pk_verification_checkpoints")),
+    )
+
+
+def downgrade():
+    op.drop_table("verification_checkpoints")
