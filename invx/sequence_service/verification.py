@@ -49,7 +49,7 @@ def verify_from_checkpoint(series, secret_key, budget, public_keys=None):
         if broken:
             return _report(series, 0, start, checkpoint, rejected, broken=broken)
         start = Link(checkpoint.number, checkpoint.entry_id, _sig_of(series, checkpoint.number))
-    result = walk(series, start, series.last_number, keys, budget)
+    result = walk(series, start, series.last_number, keys, budget, pause=True)
     report = _conclude(series, result, start, checkpoint, rejected)
     if result.last.number > start.number:
         checkpoints.advance(series.id, *result.last, secret_key, replacing=checkpoint)
