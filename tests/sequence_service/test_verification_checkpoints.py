@@ -173,3 +173,14 @@ def test_a_counter_below_the_checkpoint_is_caught(app, client, auth, chain):
            .values(last_number=4, last_entry_id=chain[3]["id"]))
     report = verify(client, auth)
     assert report["valid"] is False and "counter now ends at 4" in report["broken_at"]["problem"]
+
+
+def test_a_full_verification_broken_at_the_first_entry_drops_the_checkpoint(
+        app, client, auth, chain):
+    verify(client, auth)
+    tamper(app, update(Entry).where(Entry.id == chain[0]["id"])
+           .values(sig=forged_sig(chain, 0)))
+    result = app.test_cli_runner().invoke(args=["verify", "acme", SALES, "--no-progress"])
+    assert result.exit_code == 1 and stored_checkpoint(app) is None
+    report = verify(client, auth)
+    assert report["checkpoint"] is None and report["broken_at"]["number"] == 1
