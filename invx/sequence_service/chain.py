@@ -28,6 +28,25 @@ YIELD_EVERY = 10
 PAUSE_SECONDS = 1e-6
 
 
+class Counted(NamedTuple):
+    """What a verification needs of its series, read once at its start: the entries it
+    checks are those the counter counted then (entries issued meanwhile are left to the
+    next one)."""
+
+    id: str
+    start: int
+    prefix: str
+    padding: int
+    suffix: str
+    last_number: int
+    last_entry_id: str | None
+
+    @classmethod
+    def of(cls, series):
+        return cls(series.id, series.start, series.prefix, series.padding, series.suffix,
+                   series.last_number, series.last_entry_id)
+
+
 class Link(NamedTuple):
     """The entry a walk continues from: its number, id and server JWS (None before the
     first entry, whose number is the series' start - 1)."""
@@ -57,7 +76,8 @@ _COLUMNS = (Entry.number, Entry.id, Entry.previous_id, Entry.code, Entry.sig)
 
 def walk(series, after, target, keys, budget=UNBOUNDED, page=None, progress=None,
          pause=False):
-    """Check the entries numbered after ``after`` (a Link) through ``target``, in order,
+    """Check the entries of ``series`` (a Counted) numbered after ``after`` (a Link)
+    through ``target``, in order,
     ``page`` at a time (default PAGE); with ``pause``, pausing every YIELD_EVERY entries
     for the other requests of the worker."""
     page = page or PAGE
@@ -84,6 +104,9 @@ def walk(series, after, target, keys, budget=UNBOUNDED, page=None, progress=None
             checked += 1
             if pause and index % YIELD_EVERY == 0:
                 time.sleep(PAUSE_SECONDS)  # gevent's, under gunicorn's gevent worker
+        # Each page in a transaction of its own: on SQLite every transaction holds the
+        # write lock (BEGIN IMMEDIATE), and entries could not be issued meanwhile.
+        db.session.commit()
         if progress is not None:
             progress(len(rows))
     return Walk(checked, last, None, False)

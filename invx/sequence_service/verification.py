@@ -18,7 +18,7 @@ from ..extensions import db
 from ..models import Entry, Series
 from . import checkpoints, signing
 from .answers import timestamp
-from .chain import Link, walk
+from .chain import Counted, Link, walk
 
 FULL_PAGE = 1000  # a full verification has no one to yield to but is read in pages too
 
@@ -26,12 +26,13 @@ FULL_PAGE = 1000  # a full verification has no one to yield to but is read in pa
 def verify_series(series, secret_key=None, public_keys=None, progress=None):
     """Every entry of ``series``, from its start. ``progress(n)`` is called after each page
     of ``n`` entries. With ``secret_key``, the checkpoint is set where the chain holds."""
+    series = Counted.of(series)
     keys = signing.public_keys() if public_keys is None else public_keys
     _, rejected = checkpoints.load(series.id, secret_key)
     start = Link(series.start - 1, None, None)
     result = walk(series, start, series.last_number, keys, page=FULL_PAGE,
                   progress=progress)
-    report = _conclude(series, result, start, None, rejected)
+    report = _conclude(series, result, None, rejected)
     if result.last.number >= series.start:
         checkpoints.advance(series.id, *result.last, secret_key)
     elif secret_key:
@@ -41,6 +42,7 @@ def verify_series(series, secret_key=None, public_keys=None, progress=None):
 
 def verify_from_checkpoint(series, secret_key, budget, public_keys=None):
     """``series`` from its checkpoint on, within ``budget`` (a chain.Budget)."""
+    series = Counted.of(series)
     keys = signing.public_keys() if public_keys is None else public_keys
     checkpoint, rejected = checkpoints.load(series.id, secret_key)
     start = Link(series.start - 1, None, None)
@@ -50,13 +52,13 @@ def verify_from_checkpoint(series, secret_key, budget, public_keys=None):
             return _report(series, 0, start, checkpoint, rejected, broken=broken)
         start = Link(checkpoint.number, checkpoint.entry_id, _sig_of(series, checkpoint.number))
     result = walk(series, start, series.last_number, keys, budget, pause=True)
-    report = _conclude(series, result, start, checkpoint, rejected)
+    report = _conclude(series, result, checkpoint, rejected)
     if result.last.number > start.number:
         checkpoints.advance(series.id, *result.last, secret_key, replacing=checkpoint)
     return report
 
 
-def _conclude(series, result, start, checkpoint, rejected):
+def _conclude(series, result, checkpoint, rejected):
     if result.broken or result.stopped:
         return _report(series, result.checked, result.last, checkpoint, rejected,
                        broken=result.broken, remaining=series.last_number - result.last.number

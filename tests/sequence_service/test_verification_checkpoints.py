@@ -1,10 +1,14 @@
 """GET .../verify starts from the series' signed checkpoint, within a budget; `invx verify`
 checks every entry, and is what catches an entry altered before the checkpoint."""
+import sqlite3
+
+import pytest
 from sqlalchemy import delete, select, update
 
 from invx.extensions import db
 from invx.models import Entry, Series, VerificationCheckpoint
 from invx.sequence_service import checkpoints, jws
+from invx.sequence_service.verification import verify_series
 
 from ..support.openapi import validate
 from ..support.sequence_service import API, SALES, put_entry, tamper
@@ -184,3 +188,40 @@ def test_a_full_verification_broken_at_the_first_entry_drops_the_checkpoint(
     assert result.exit_code == 1 and stored_checkpoint(app) is None
     report = verify(client, auth)
     assert report["checkpoint"] is None and report["broken_at"]["number"] == 1
+
+
+def test_a_verification_leaves_sqlites_write_lock_free_between_pages(app, chain, monkeypatch):
+    monkeypatch.setattr("invx.sequence_service.verification.FULL_PAGE", 2)
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("SQLite's write lock (every transaction is BEGIN IMMEDIATE)")
+        path, pages = db.engine.url.database, []
+
+        def try_to_write(entries):
+            other = sqlite3.connect(path, timeout=0, isolation_level=None)
+            try:
+                other.execute("BEGIN IMMEDIATE")  # "database is locked" if still held
+                other.execute("ROLLBACK")
+            finally:
+                other.close()
+            pages.append(entries)
+
+        series = db.session.get(Series, SALES)
+        assert verify_series(series, progress=try_to_write)["valid"] is True
+    assert pages == [2, 2, 1]
+
+
+def test_entries_issued_during_a_verification_are_left_to_the_next(
+        app, client, auth, chain, monkeypatch):
+    monkeypatch.setattr("invx.sequence_service.verification.FULL_PAGE", 2)
+    issued = []
+
+    def issue_two_once(entries):  # after a page, when the verification holds no lock
+        if not issued:
+            issued.extend(more_entries(client, auth, 2))
+
+    with app.app_context():
+        report = verify_series(db.session.get(Series, SALES), progress=issue_two_once)
+    assert len(issued) == 2
+    assert (report["valid"], report["entries"], report["verified_through"]) == (True, 5, 5)
+    assert verify(client, auth)["verified_through"] == 7
