@@ -24,7 +24,7 @@ _COLUMNS = ("id", "series_id", "account_id", "number", "code", "previous_id", "s
 
 def append(series_id, count, secret_key, progress=None):
     """Append ``count`` entries to the series (after its last), and move its counter."""
-    series = db.session.get(Series, series_id)
+    series = db.session.scalars(select(Series).where(Series.id == series_id)).one()
     kid, private_key = signing.signer(secret_key)
     number, previous = series.last_number, series.last_entry_id
     digest, now, ts = request_hash({"meta": {}, "sig": None}), utcnow(), int(time.time())
@@ -44,10 +44,11 @@ def append(series_id, count, secret_key, progress=None):
         done += len(rows)
         if progress:
             progress(done)
-    db.session.execute(update(Series).where(Series.id == series_id)
+    db.session.execute(update(Series).where(Series.id == series.id,
+                                            Series.account_id == series.account_id)
                        .values(last_number=number, last_entry_id=previous))
     db.session.commit()
-    return db.session.scalar(select(Series.last_number).where(Series.id == series_id))
+    return number
 
 
 def _write(rows):

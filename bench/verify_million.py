@@ -24,12 +24,12 @@ import time
 from pathlib import Path
 
 import requests
-from sqlalchemy import delete, text
+from sqlalchemy import delete, select, text
 
 from invx import create_app
 from invx.config import Settings
 from invx.extensions import db
-from invx.models import VerificationCheckpoint
+from invx.models import Series, VerificationCheckpoint
 from invx.sequence_service import checkpoints
 
 from . import harness
@@ -44,10 +44,11 @@ def _build(url, secret_key, series_id, entries, backlog):
             print(f"  {done} entries written", file=sys.stderr, end="\r")
         from .signed_series import append
         append(series_id, entries - backlog, secret_key, progress)
+        series = db.session.scalars(select(Series).where(Series.id == series_id)).one()
         last = db.session.execute(text(
             "SELECT number, id, sig FROM entries WHERE series_id = :s ORDER BY number DESC "
             "LIMIT 1"), {"s": series_id}).one()
-        checkpoints.advance(series_id, *last, secret_key)  # as regular verification leaves it
+        checkpoints.advance(series, *last, secret_key)  # as regular verification leaves it
         append(series_id, backlog, secret_key)
         db.session.commit()
     with app.app_context(), db.engine.connect().execution_options(

@@ -219,9 +219,14 @@ class VerificationCheckpoint(db.Model):
     from INVX_SECRET_KEY) makes a checkpoint changed in the database detectable."""
 
     __tablename__ = "verification_checkpoints"
+    # A series is (id, account): what entries refer to (and, once series ids are per
+    # account, the series' primary key).
+    __table_args__ = (ForeignKeyConstraint(["series_id", "account_id"],
+                                           ["series.id", "series.account_id"],
+                                           ondelete="CASCADE"),)
 
-    series_id: Mapped[str] = mapped_column(
-        ForeignKey("series.id", ondelete="CASCADE"), primary_key=True)
+    series_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigKey, primary_key=True)
     number: Mapped[int] = mapped_column(BigInteger)
     entry_id: Mapped[str] = mapped_column(String(36))
     sig_sha256: Mapped[str] = mapped_column(String(64))

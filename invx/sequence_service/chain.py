@@ -34,6 +34,7 @@ class Counted(NamedTuple):
     next one)."""
 
     id: str
+    account_id: int
     start: int
     prefix: str
     padding: int
@@ -43,8 +44,7 @@ class Counted(NamedTuple):
 
     @classmethod
     def of(cls, series):
-        return cls(series.id, series.start, series.prefix, series.padding, series.suffix,
-                   series.last_number, series.last_entry_id)
+        return cls(*(getattr(series, name) for name in cls._fields))
 
 
 class Link(NamedTuple):
@@ -90,7 +90,7 @@ def walk(series, after, target, keys, budget=UNBOUNDED, page=None, progress=None
         if size <= 0 or out_of_time:
             return Walk(checked, last, None, True)
         rows = db.session.execute(
-            select(*_COLUMNS).where(Entry.series_id == series.id, Entry.number > last.number,
+            select(*_COLUMNS).where(of_series(series), Entry.number > last.number,
                                     Entry.number <= target)
             .order_by(Entry.number).limit(size)).all()
         if not rows:
@@ -110,6 +110,11 @@ def walk(series, after, target, keys, budget=UNBOUNDED, page=None, progress=None
         if progress is not None:
             progress(len(rows))
     return Walk(checked, last, None, False)
+
+
+def of_series(series):
+    """The entries of ``series`` (a Counted): its id and account, as the index leads."""
+    return (Entry.series_id == series.id) & (Entry.account_id == series.account_id)
 
 
 def entry_problem(series, entry, previous, keys):

@@ -18,7 +18,7 @@ from ..extensions import db
 from ..models import Entry, Series
 from . import checkpoints, signing
 from .answers import timestamp
-from .chain import Counted, Link, walk
+from .chain import Counted, Link, of_series, walk
 
 FULL_PAGE = 1000  # a full verification has no one to yield to but is read in pages too
 
@@ -28,15 +28,15 @@ def verify_series(series, secret_key=None, public_keys=None, progress=None):
     of ``n`` entries. With ``secret_key``, the checkpoint is set where the chain holds."""
     series = Counted.of(series)
     keys = signing.public_keys() if public_keys is None else public_keys
-    _, rejected = checkpoints.load(series.id, secret_key)
+    _, rejected = checkpoints.load(series, secret_key)
     start = Link(series.start - 1, None, None)
     result = walk(series, start, series.last_number, keys, page=FULL_PAGE,
                   progress=progress)
     report = _conclude(series, result, None, rejected)
     if result.last.number >= series.start:
-        checkpoints.advance(series.id, *result.last, secret_key)
+        checkpoints.advance(series, *result.last, secret_key)
     elif secret_key:
-        checkpoints.forget(series.id)
+        checkpoints.forget(series)
     return report
 
 
@@ -44,7 +44,7 @@ def verify_from_checkpoint(series, secret_key, budget, public_keys=None):
     """``series`` from its checkpoint on, within ``budget`` (a chain.Budget)."""
     series = Counted.of(series)
     keys = signing.public_keys() if public_keys is None else public_keys
-    checkpoint, rejected = checkpoints.load(series.id, secret_key)
+    checkpoint, rejected = checkpoints.load(series, secret_key)
     start = Link(series.start - 1, None, None)
     if checkpoint is not None:
         broken = _checkpoint_problem(series, checkpoint)
@@ -54,7 +54,7 @@ def verify_from_checkpoint(series, secret_key, budget, public_keys=None):
     result = walk(series, start, series.last_number, keys, budget, pause=True)
     report = _conclude(series, result, checkpoint, rejected)
     if result.last.number > start.number:
-        checkpoints.advance(series.id, *result.last, secret_key, replacing=checkpoint)
+        checkpoints.advance(series, *result.last, secret_key, replacing=checkpoint)
     return report
 
 
@@ -75,13 +75,13 @@ def _end_problem(series, last):
                        f"{series.last_entry_id}), but its entries end at {last.number} "
                        f"(entry {last.entry_id}): entries are missing at the end")
     lowest, highest = db.session.execute(
-        select(func.min(Entry.number), func.max(Entry.number))
-        .where(Entry.series_id == series.id)).one()
+        select(func.min(Entry.number), func.max(Entry.number)).where(of_series(series))).one()
     if lowest is not None and lowest < series.start:
         return _broken(lowest, None, f"an entry is numbered {lowest}, below the series' "
                                      f"start {series.start}")
     # Read after the entries: an entry committed meanwhile was committed with its counter.
-    counter = db.session.scalar(select(Series.last_number).where(Series.id == series.id))
+    counter = db.session.scalar(select(Series.last_number).where(
+        Series.id == series.id, Series.account_id == series.account_id))
     if highest is not None and highest > counter:
         return _broken(highest, None, f"an entry is numbered {highest}, beyond the series' "
                                       f"counter ({counter})")
@@ -97,7 +97,7 @@ def _checkpoint_problem(series, checkpoint):
                        f"entries through {checkpoint.number} were verified at {when}, but "
                        f"the series' counter now ends at {series.last_number}")
     entry = db.session.execute(select(Entry.id, Entry.sig).where(
-        Entry.series_id == series.id, Entry.number == checkpoint.number)).first()
+        of_series(series), Entry.number == checkpoint.number)).first()
     if (entry is None or entry.id != checkpoint.entry_id
             or checkpoints.sig_sha256(entry.sig) != checkpoint.sig_sha256):
         return _broken(checkpoint.number, entry.id if entry else None,
@@ -105,7 +105,7 @@ def _checkpoint_problem(series, checkpoint):
                        f"({checkpoint.entry_id}, with the same server signature)")
     count, lowest = db.session.execute(
         select(func.count(), func.min(Entry.number))
-        .where(Entry.series_id == series.id, Entry.number <= checkpoint.number)).one()
+        .where(of_series(series), Entry.number <= checkpoint.number)).one()
     if count != checkpoint.number - series.start + 1 or lowest != series.start:
         return _broken(checkpoint.number, None,
                        f"entries {series.start} to {checkpoint.number} were verified at "
@@ -116,8 +116,7 @@ def _checkpoint_problem(series, checkpoint):
 
 
 def _sig_of(series, number):
-    return db.session.scalar(select(Entry.sig).where(Entry.series_id == series.id,
-                                                     Entry.number == number))
+    return db.session.scalar(select(Entry.sig).where(of_series(series), Entry.number == number))
 
 
 def _broken(number, entry_id, problem):

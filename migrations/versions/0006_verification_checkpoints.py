@@ -10,6 +10,8 @@ Create Date: 2026-12-02
 import sqlalchemy as sa
 from alembic import op
 
+BigKey = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 revision = "0006_verification_checkpoints"
 down_revision = "0005"
 branch_labels = None
@@ -20,15 +22,19 @@ def upgrade():
     op.create_table(
         "verification_checkpoints",
         sa.Column("series_id", sa.String(length=36), nullable=False),
+        sa.Column("account_id", BigKey, nullable=False),
         sa.Column("number", sa.BigInteger(), nullable=False),
         sa.Column("entry_id", sa.String(length=36), nullable=False),
         sa.Column("sig_sha256", sa.String(length=64), nullable=False),
         sa.Column("verified_at", sa.DateTime(), nullable=False),
         sa.Column("mac", sa.String(length=64), nullable=False),
-        sa.ForeignKeyConstraint(["series_id"], ["series.id"],
+        # To (id, account_id): the unique constraint entries refer to, which a primary key
+        # on the same columns replaces when series ids become per account.
+        sa.ForeignKeyConstraint(["series_id", "account_id"], ["series.id", "series.account_id"],
                                 name=op.f("fk_verification_checkpoints_series_id_series"),
                                 ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("series_id", name=op.f("pk_verification_checkpoints")),
+        sa.PrimaryKeyConstraint("series_id", "account_id",
+                                name=op.f("pk_verification_checkpoints")),
     )
 
 

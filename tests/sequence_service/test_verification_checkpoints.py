@@ -21,9 +21,15 @@ def verify(client, auth):
     return response.get_json()
 
 
+def sales():
+    """The SALES series (in an app context)."""
+    return db.session.scalars(select(Series).where(Series.id == SALES)).one()
+
+
 def stored_checkpoint(app):
     with app.app_context():
-        return db.session.get(VerificationCheckpoint, SALES)
+        return db.session.scalars(select(VerificationCheckpoint)
+                                  .where(VerificationCheckpoint.series_id == SALES)).first()
 
 
 def more_entries(client, auth, count):
@@ -107,7 +113,7 @@ def test_a_tampered_checkpoint_is_ignored_and_reported(app, client, auth, chain)
     assert report["valid"] is False and report["broken_at"]["number"] == 7
     assert report["entries"] == 6  # from the start
     with app.app_context():  # a checkpoint of the server's again
-        assert checkpoints.load(SALES, app.extensions["invx"].secret_key)[0].number == 6
+        assert checkpoints.load(sales(), app.extensions["invx"].secret_key)[0].number == 6
 
 
 def test_a_checkpoint_of_another_secret_key_is_ignored(app, client, auth, chain, settings):
@@ -151,11 +157,11 @@ def test_a_concurrent_verification_keeps_the_checkpoint_it_moved(app, client, au
     verify(client, auth)
     secret = app.extensions["invx"].secret_key
     with app.app_context():
-        started_from, _ = checkpoints.load(SALES, secret)
-        checkpoints.advance(SALES, 2, chain[1]["id"], chain[1]["sigs"][0], secret)  # a break
-        checkpoints.advance(SALES, 5, chain[4]["id"], chain[4]["sigs"][0], secret,
+        started_from, _ = checkpoints.load(sales(), secret)
+        checkpoints.advance(sales(), 2, chain[1]["id"], chain[1]["sigs"][0], secret)  # a break
+        checkpoints.advance(sales(), 5, chain[4]["id"], chain[4]["sigs"][0], secret,
                             replacing=started_from)
-        assert checkpoints.load(SALES, secret)[0].number == 2
+        assert checkpoints.load(sales(), secret)[0].number == 2
 
 
 def test_an_entry_beyond_the_counter_is_caught(app, client, auth, chain):
@@ -206,7 +212,7 @@ def test_a_verification_leaves_sqlites_write_lock_free_between_pages(app, chain,
                 other.close()
             pages.append(entries)
 
-        series = db.session.get(Series, SALES)
+        series = sales()
         assert verify_series(series, progress=try_to_write)["valid"] is True
     assert pages == [2, 2, 1]
 
@@ -221,7 +227,7 @@ def test_entries_issued_during_a_verification_are_left_to_the_next(
             issued.extend(more_entries(client, auth, 2))
 
     with app.app_context():
-        report = verify_series(db.session.get(Series, SALES), progress=issue_two_once)
+        report = verify_series(sales(), progress=issue_two_once)
     assert len(issued) == 2
     assert (report["valid"], report["entries"], report["verified_through"]) == (True, 5, 5)
     assert verify(client, auth)["verified_through"] == 7
