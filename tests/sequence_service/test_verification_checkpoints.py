@@ -8,7 +8,8 @@ from sqlalchemy import delete, select, update
 from invx.extensions import db
 from invx.models import Entry, Series, VerificationCheckpoint
 from invx.sequence_service import checkpoints, jws
-from invx.sequence_service.verification import verify_series
+from invx.sequence_service.chain import Budget
+from invx.sequence_service.verification import verify_from_checkpoint, verify_series
 
 from ..support.openapi import validate
 from ..support.sequence_service import API, SALES, put_entry, tamper
@@ -116,19 +117,20 @@ def test_a_tampered_checkpoint_is_ignored_and_reported(app, client, auth, chain)
         assert checkpoints.load(sales(), app.extensions["invx"].secret_key)[0].number == 6
 
 
-def test_a_checkpoint_of_another_secret_key_is_ignored(app, client, auth, chain, settings):
-    verify(client, auth)
-    settings(secret_key="another-secret-key-0123456789")
+def test_a_checkpoint_of_another_secret_key_is_ignored(app, client, auth, chain):
+    with app.app_context():  # as a server with another INVX_SECRET_KEY would have left it
+        checkpoints.advance(sales(), 5, chain[4]["id"], chain[4]["sigs"][0],
+                            "another-secret-key-0123456789")
     report = verify(client, auth)
     assert "checkpoint_rejected" in report and report["entries"] == 5 and report["valid"]
 
 
-def test_without_a_secret_key_every_verification_starts_from_the_start(
-        app, client, auth, chain, settings):
-    settings(secret_key=None)
-    for _ in range(2):
-        report = verify(client, auth)
-        assert report["checkpoint"] is None and report["entries"] == 5 and report["valid"]
+def test_without_a_secret_key_every_verification_starts_from_the_start(app, chain):
+    # In the domain: without the secret key, the API's keys would not verify either.
+    with app.app_context():
+        for _ in range(2):
+            report = verify_from_checkpoint(sales(), None, Budget(10, 1.0))
+            assert report["checkpoint"] is None and report["entries"] == 5 and report["valid"]
     assert stored_checkpoint(app) is None
 
 
