@@ -131,6 +131,10 @@ class Settings:
     # A call to a Tax Authority made while the calling thread has a database transaction
     # open: "raise" (the test suite), "log" an error, or "off" (not even watched).
     at_transaction_guard: str = _setting("log", "AT_TRANSACTION_GUARD", _choice(GUARD_MODES))
+    # What one GET .../verify checks at most after the series' checkpoint: this many
+    # entries, and no page of them begun after this many seconds (an entry is ~0.1 ms).
+    verify_max_entries: int = _setting(10000, "VERIFY_MAX_ENTRIES", _number(int, 1))
+    verify_seconds: float = _setting(1.0, "VERIFY_SECONDS", _number(float, 0))
 
     def __post_init__(self):
         # Values given in code (tests, tools) follow the variables' rules too.

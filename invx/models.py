@@ -216,6 +216,28 @@ class Entry(db.Model):
         return [self.sig] + ([self.client_sig] if self.client_sig else [])
 
 
+class VerificationCheckpoint(db.Model):
+    """How far a series has been verified: every entry from its start through ``number``
+    was checked in full (numbers, chain, code, signature), the last being ``entry_id``,
+    whose server JWS hashes to ``sig_sha256``. ``mac`` (HMAC-SHA256 with a key derived
+    from INVX_SECRET_KEY) makes a checkpoint changed in the database detectable."""
+
+    __tablename__ = "verification_checkpoints"
+    # A series is (id, account): what entries refer to (and, once series ids are per
+    # account, the series' primary key).
+    __table_args__ = (ForeignKeyConstraint(["series_id", "account_id"],
+                                           ["series.id", "series.account_id"],
+                                           ondelete="CASCADE"),)
+
+    series_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigKey, primary_key=True)
+    number: Mapped[int] = mapped_column(BigInteger)
+    entry_id: Mapped[str] = mapped_column(String(36))
+    sig_sha256: Mapped[str] = mapped_column(String(64))
+    verified_at: Mapped[datetime]
+    mac: Mapped[str] = mapped_column(String(64))
+
+
 class SigningKey(db.Model):
     """A server key that signs entries (ES256). The newest is used; all stay published."""
 

@@ -112,14 +112,40 @@ class BrokenLinkSchema(Schema):
     problem = fields.String(required=True)
 
 
+class CheckpointSchema(Schema):
+    """Every entry from the series' start through ``number`` was checked in full (each
+    when a verification reached it, the last at ``verified_at``)."""
+
+    number = fields.Integer(required=True)
+    entry_id = fields.String(required=True, metadata=UUID)
+    verified_at = Timestamp(required=True)
+
+
 class VerificationSchema(Schema):
-    """``valid`` with the range checked, or the first link that breaks the chain."""
+    """The verdict, what this verification checked, and what it built on."""
 
     series_id = fields.String(required=True, metadata=UUID)
-    valid = fields.Boolean(required=True)
-    entries = fields.Integer(required=True)
-    first_number = fields.Integer(allow_none=True)
-    last_number = fields.Integer(allow_none=True)
+    valid = fields.Boolean(required=True, allow_none=True, metadata={"description": (
+        "true: every entry of the series is vouched for (by this verification, from the "
+        "checkpoint on); false: a link is broken (broken_at); null: no break found, but the "
+        "budget ran out with `remaining` entries unchecked (ask again: it goes on from "
+        "where this one stopped).")})
+    entries = fields.Integer(required=True, metadata={
+        "description": "Entries this verification checked in full."})
+    first_number = fields.Integer(required=True, allow_none=True, metadata={
+        "description": "The first entry checked now (null if none)."})
+    last_number = fields.Integer(required=True, allow_none=True, metadata={
+        "description": "The last entry checked now (null if none)."})
+    verified_through = fields.Integer(required=True, allow_none=True, metadata={
+        "description": "Every entry from the start through this number checks out "
+                       "(null: none does, or the checkpoint is contradicted)."})
+    remaining = fields.Integer(required=True, metadata={
+        "description": "Entries after verified_through left unchecked for want of budget."})
+    checkpoint = fields.Nested(CheckpointSchema, required=True, allow_none=True, metadata={
+        "description": "The checkpoint this verification started from (null: it started "
+                       "from the series' start)."})
+    checkpoint_rejected = fields.String(metadata={
+        "description": "Why the stored checkpoint was ignored (its signature fails)."})
     broken_at = fields.Nested(BrokenLinkSchema)
 
 

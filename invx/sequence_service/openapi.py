@@ -48,6 +48,17 @@ _PAGE = [{"name": "limit", "in": "query", "schema": {
           "description": "The cursor of the previous page (opaque)."}]
 
 
+_VERIFY = (
+    "Starts from the series' verification checkpoint: the server's signed statement that "
+    "every entry from the start through some number was checked in full. The checkpoint's "
+    "signature, its last entry (id and server signature) and the count of the entries up "
+    "to it are checked; the entries after it are checked in full, at most "
+    "INVX_VERIFY_MAX_ENTRIES of them and for about INVX_VERIFY_SECONDS; the checkpoint then "
+    "moves to the last entry that checked out. `valid` is null when the budget ran out "
+    "first (`remaining` entries unchecked; ask again). Entries before the checkpoint are "
+    "not re-checked: `invx verify` checks every entry.")
+
+
 def _operations():
     return {
         "/sequence/v1/series": {"get": {
@@ -67,7 +78,8 @@ def _operations():
                                   **_errors(401, 404)}},
         },
         "/sequence/v1/series/{id}/verify": {"get": {
-            "summary": "Check a whole series: numbers, chain and signatures",
+            "summary": "Verify a series (numbers, chain, signatures) from its checkpoint on",
+            "description": _VERIFY,
             "operationId": "verifySeries", "parameters": [{**_SERIES_REF, "name": "id"}],
             "responses": {"200": _json(VerificationSchema, "The verdict."),
                           **_errors(401, 404)}}},

@@ -16,8 +16,9 @@ from ..http import json_response
 from ..json_text import load_json
 from . import issuing, series, signing
 from .answers import SeriesSchema, entry_json
+from .chain import Budget
 from .schemas import DEFAULT_LIMIT, MAX_LIMIT, EntryCreateSchema, SeriesCreateSchema
-from .verification import verify_series
+from .verification import verify_from_checkpoint
 
 bp = Blueprint("sequence_service", __name__, url_prefix="/sequence/v1")
 series_request = SeriesCreateSchema()
@@ -89,7 +90,10 @@ def get_series(series_ref):
 
 @bp.get("/series/<series_ref>/verify")
 def verify(series_ref):
-    return json_response(verify_series(series.find_series(g.account, series_ref)))
+    settings = config.current()
+    budget = Budget(settings.verify_max_entries, settings.verify_seconds)
+    return json_response(verify_from_checkpoint(series.find_series(g.account, series_ref),
+                                                settings.secret_key, budget))
 
 
 @bp.put("/series/<series_ref>/entries/<entry_id>")

@@ -1,4 +1,6 @@
 """Verifying a series catches every kind of tampering."""
+import json
+import sys
 import uuid
 
 from sqlalchemy import delete, update
@@ -18,7 +20,8 @@ def verify(client, auth):
 
 def test_an_intact_series_verifies(client, auth, chain):
     assert verify(client, auth) == {"series_id": SALES, "valid": True, "entries": 5,
-                                    "first_number": 1, "last_number": 5}
+                                    "first_number": 1, "last_number": 5,
+                                    "verified_through": 5, "remaining": 0, "checkpoint": None}
 
 
 def test_a_removed_entry_is_caught(app, client, auth, chain):
@@ -78,3 +81,27 @@ def test_the_verify_command_exits_non_zero_on_tampering(app, client, auth, chain
     result = runner.invoke(args=["verify", "acme", SALES])
     assert result.exit_code == 1 and '"valid": false' in result.output
     assert runner.invoke(args=["verify", "acme", str(uuid.uuid4())]).exit_code == 1
+
+
+def test_the_verify_command_shows_progress_lines_when_not_on_a_terminal(app, chain,
+                                                                        monkeypatch):
+    monkeypatch.setattr("invx.sequence_service.verification.FULL_PAGE", 2)
+    result = app.test_cli_runner().invoke(args=["verify", "acme", SALES])
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == ["verified 2 of 5 entries (40%)",
+                                          "verified 4 of 5 entries (80%)",
+                                          "verified 5 of 5 entries (100%)"]
+    assert json.loads(result.stdout)["verified_through"] == 5
+
+
+def test_the_verify_command_shows_a_bar_on_a_terminal(app, chain, monkeypatch):
+    command_module = sys.modules["invx.commands.verify"]  # the package's name is the command
+    monkeypatch.setattr(command_module, "on_a_terminal", lambda: True)
+    result = app.test_cli_runner().invoke(args=["verify", "acme", SALES])
+    assert result.exit_code == 0 and "verifying" in result.stderr
+
+
+def test_the_verify_command_can_be_quiet(app, chain):
+    result = app.test_cli_runner().invoke(args=["verify", "acme", SALES, "--no-progress"])
+    assert result.exit_code == 0 and result.stderr == ""
+    assert json.loads(result.stdout)["valid"] is True
