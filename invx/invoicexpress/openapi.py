@@ -2,7 +2,8 @@
 
 Its request and SEQUENCE schemas are generated from the marshmallow schemas. The errors are
 written here: InvoiceXpress answers each with a fixed ``{"code", "message"}`` pair (some
-wrapped in ``{"errors": ...}``), and 401, 404, 405, 413 and 429 with an empty body.
+wrapped in ``{"errors": ...}``), and 400, 401, 404, 405, 408, 413 and 429 with an empty
+body.
 """
 from .. import errors
 from .schemas import SequenceRequestSchema, SequenceSchema
@@ -107,8 +108,13 @@ def _always(reads_body):
         "500": _errors("A failure on the server's side (logged).", [errors.UnknownError]),
         "503": {**_errors(_UNAVAILABLE, [errors.UnknownError]), "headers": _RETRY_AFTER}}
     if reads_body:
-        answers["413"] = {"description": "The body is larger than INVX_MAX_BODY_BYTES. "
-                                         "Empty body."}
+        answers.update({
+            "400": {"description": "The body could not be read whole (a broken chunk, a "
+                                   "short body). Empty body."},
+            "408": {"description": "The body did not arrive within INVX_BODY_TIMEOUT. "
+                                   "Empty body."},
+            "413": {"description": "The body is larger than INVX_MAX_BODY_BYTES. "
+                                   "Empty body."}})
     return answers
 
 

@@ -17,9 +17,11 @@ from .schemas import DEFAULT_LIMIT, MAX_LIMIT, EntryCreateSchema, SeriesCreateSc
 
 UNAVAILABLE = "The database is down or too busy (see Retry-After); nothing was changed."
 _BEARER = [{"bearer": []}]
-_WORDS = {400: "The body is not JSON, or not a JSON object.", 401: "No valid Bearer token.",
+_WORDS = {400: "The body is not JSON, not a JSON object, or could not be read whole.",
+          401: "No valid Bearer token.",
           404: "No such series or entry in this account.",
           405: "The path does not take this method; the Allow header lists those it takes.",
+          408: "The body did not arrive within INVX_BODY_TIMEOUT.",
           409: "The id is taken with another definition.",
           413: "The body is larger than INVX_MAX_BODY_BYTES.",
           422: "Invalid fields (each named in fields), or a series that may not issue now.",
@@ -29,6 +31,7 @@ _WORDS = {400: "The body is not JSON, or not a JSON object.", 401: "No valid Bea
 # What every operation can answer: another method on its path, the rate limit, a failure
 # of the server's, the database down or too busy.
 _ALWAYS = (405, 429, 500, 503)
+_READS_BODY = (400, 408, 413)  # what an operation that reads a body can answer too
 
 
 def header(description, schema=None, required=True):
@@ -91,7 +94,7 @@ def _operations():
                     "requestBody": {"required": True, "content": {
                         "application/json": {"schema": SeriesCreateSchema}}},
                     "responses": {"200": _json(SeriesSchema, "The series (new, or the same)."),
-                                  **_errors(400, 401, 409, 413, 422)}},
+                                  **_errors(*_READS_BODY, 401, 409, 422)}},
             "get": {"summary": "Get a series", "operationId": "getSeries",
                     "parameters": [{**_SERIES_REF, "name": "id"}],
                     "responses": {"200": _json(SeriesSchema, "The series."),
@@ -113,7 +116,7 @@ def _operations():
                     "requestBody": {"required": False, "content": {
                         "application/json": {"schema": EntryCreateSchema}}},
                     "responses": {"200": _json(EntrySchema, "The entry (new, or the same)."),
-                                  **_errors(400, 401, 404, 409, 413, 422, signs=True)}},
+                                  **_errors(*_READS_BODY, 401, 404, 409, 422, signs=True)}},
             "get": {"summary": "Get an entry", "operationId": "getEntry",
                     "parameters": [_SERIES_REF, _ENTRY_ID],
                     "responses": {"200": _json(EntrySchema, "The entry."),
