@@ -19,7 +19,10 @@ from .sequence_service import openapi as sequence_service_openapi
 bp = Blueprint("openapi", __name__)
 DESCRIPTION = ("InvoiceXpress-compatible sequences, registered with the Portuguese Tax "
                "Authority (AT), and the Sequence Service: gap-free, idempotent, chained and "
-               "signed numbers.")
+               "signed numbers. Each operation lists every answer it can give. Before any "
+               "operation, the HTTP server refuses what it cannot read as a request (400, "
+               "414 for a request line over 8190 bytes, 431 for more than 100 headers or "
+               "one over 8190 bytes, 417, 501), with a JSON {\"code\", \"message\"} body.")
 
 
 def _object_limits(converter, field, ret, **kwargs):

@@ -2,12 +2,14 @@
 validate with, that describes every endpoint and every limit."""
 import re
 
+import jsonschema_rs
 import pytest
 from marshmallow import fields, validate
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate as validate_document
 
 from invx import errors
+from invx.config import settings_of
 from invx.invoicexpress.schemas import SequenceRequestSchema
 from invx.sequence_service.schemas import EntryCreateSchema, SeriesCreateSchema
 
@@ -127,3 +129,76 @@ def test_the_page_size_limits_are_the_apis(client):
     operation = document(client)["paths"]["/sequence/v1/series/{series_id}/entries"]["get"]
     limit = next(p for p in operation["parameters"] if p["name"] == "limit")["schema"]
     assert (limit["minimum"], limit["maximum"], limit["default"]) == (1, MAX_LIMIT, DEFAULT_LIMIT)
+
+
+# What any operation can be answered: another method on its path, the rate limit, a failure
+# of the server's, the database down or busy; and READS_BODY where the body is read.
+ANY_OPERATION = {"405", "429", "500", "503"}
+READS_BODY = {"400", "408", "413"}  # unreadable, too slow, too large
+
+
+def test_every_operation_documents_every_answer_a_request_can_get(client):
+    doc = document(client)
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            expected = ANY_OPERATION | (READS_BODY if "requestBody" in operation else set())
+            assert expected <= set(responses), (path, method)
+            assert responses["405"]["headers"]["Allow"]["required"], (path, method)
+            for status in ("429", "503"):
+                assert "Retry-After" in responses[status]["headers"], (path, method, status)
+            for status in ("500", "503"):
+                assert response_schema(doc, path, method, status), (path, method, status)
+
+
+@pytest.mark.parametrize("path, reads", [
+    ("/sequence/v1/series", "invx.sequence_service.series.list_series"),
+    ("/sequences.json?api_key={key}", "invx.invoicexpress.sequences.list_sequences")])
+def test_a_failure_of_the_servers_is_the_documented_500(client, key, monkeypatch, path,
+                                                        reads):
+    def fail(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(reads, fail)
+    response = client.get(path.format(key=key), headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 500
+    documented = path.split("?")[0]
+    OAS31Validator(response_schema(document(client), documented, "get", "500")).validate(
+        response.get_json())
+
+
+def test_another_method_and_a_body_too_large_are_the_documented_405_and_413(client, key,
+                                                                              app):
+    too_large = settings_of(app).max_body_bytes + 1
+    auth = {"Authorization": f"Bearer {key}"}
+    doc = document(client)
+    path = "/sequence/v1/series/3fa85f64-5717-4562-b3fc-2c963f66afa6"
+    response = client.delete(path, headers=auth)
+    assert response.status_code == 405 and "PUT" in response.headers["Allow"]
+    OAS31Validator(response_schema(doc, "/sequence/v1/series/{id}", "put", "405")).validate(
+        response.get_json())
+    response = client.put(path, data=b" " * too_large, headers=auth,
+                          content_type="application/json")
+    assert response.status_code == 413
+    OAS31Validator(response_schema(doc, "/sequence/v1/series/{id}", "put", "413")).validate(
+        response.get_json())
+    response = client.post(f"/sequences.json?api_key={key}", data=b" " * too_large)
+    assert response.status_code == 413 and response.data == b""
+    assert "content" not in doc["paths"]["/sequences.json"]["post"]["responses"]["413"]
+
+
+@pytest.mark.parametrize("name", ["EntryCreate", "SeriesCreate"])
+def test_a_sig_is_a_compact_jws_in_the_document_as_in_validation(client, name):
+    """Read as JSON Schema reads ``pattern`` (ECMA-262: ``$`` is the end), as jsonschema-rs
+    does; Python's jsonschema, with ``re.search``, lets ``$`` match before a final newline."""
+    schema = {"EntryCreate": EntryCreateSchema, "SeriesCreate": SeriesCreateSchema}[name]()
+    documents = document(client)["components"]["schemas"]
+    documented = documents[name]["properties"]["sig"]
+    validator = jsonschema_rs.validator_for({**documented, "type": "string"})
+    for sig, valid in (("eyJhbGciOiJFUzI1NiJ9.e30.c2ln", True), ("eyJ9..", True),
+                       ("eyJ9.e30.c2ln\n", False), ("a.b", False), ("a.b.c d", False)):
+        assert validator.is_valid(sig) is valid, sig
+        assert (not schema.validate({"sig": sig})) is valid, sig
+    for answer in ("Entry", "Series"):
+        items = documents[answer]["properties"]["sigs"]["items"]
+        assert items["pattern"] == documented["pattern"]

@@ -2,7 +2,8 @@
 
 Its request and SEQUENCE schemas are generated from the marshmallow schemas. The errors are
 written here: InvoiceXpress answers each with a fixed ``{"code", "message"}`` pair (some
-wrapped in ``{"errors": ...}``), and 401 and 404 with an empty body.
+wrapped in ``{"errors": ...}``), and 400, 401, 404, 405, 408, 413 and 429 with an empty
+body.
 """
 from .. import errors
 from .schemas import SequenceRequestSchema, SequenceSchema
@@ -11,6 +12,9 @@ _REGISTRATION_ERRORS = (errors.UnknownError, errors.NameNotAllowed, errors.Alrea
                         errors.InvalidSequence, errors.InvalidCredentials,
                         errors.NoOpenActivity)
 _UNAVAILABLE = "The database is down or too busy (see Retry-After); nothing was changed."
+_SECONDS = {"type": "integer", "minimum": 0}
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.",
+                                "required": True, "schema": _SECONDS}}
 
 
 def _error(error, wrapped=False):
@@ -92,12 +96,35 @@ def _operations():
     }
 
 
+def _always(reads_body):
+    """What every operation can answer, with InvoiceXpress's bodies: empty, or its generic
+    000 (unwrapped, register.json's too) for a failure on the server's side."""
+    answers = {
+        "405": {"description": "The path does not take this method (see Allow). Empty body.",
+                "headers": {"Allow": {"description": "The methods the path takes.",
+                                      "required": True, "schema": {"type": "string"}}}},
+        "429": {"description": "Too many requests from this account (see Retry-After). "
+                               "Empty body.", "headers": _RETRY_AFTER},
+        "500": _errors("A failure on the server's side (logged).", [errors.UnknownError]),
+        "503": {**_errors(_UNAVAILABLE, [errors.UnknownError]), "headers": _RETRY_AFTER}}
+    if reads_body:
+        answers.update({
+            "400": {"description": "The body could not be read whole (a broken chunk, a "
+                                   "short body). Empty body."},
+            "408": {"description": "The body did not arrive within INVX_BODY_TIMEOUT. "
+                                   "Empty body."},
+            "413": {"description": "The body is larger than INVX_MAX_BODY_BYTES. "
+                                   "Empty body."}})
+    return answers
+
+
 def describe(spec):
     """Add the InvoiceXpress resource to ``spec`` (an apispec APISpec)."""
     spec.components.schema("Sequence", schema=SequenceSchema)
     spec.components.schema("SequenceRequest", schema=SequenceRequestSchema)
     for path, operations in _operations().items():
-        for operation in operations.values():  # any of them can find the database down
-            operation["responses"]["503"] = _errors(_UNAVAILABLE, [errors.UnknownError])
+        for operation in operations.values():
+            responses = {**operation["responses"], **_always("requestBody" in operation)}
+            operation["responses"] = dict(sorted(responses.items()))
             operation["security"] = [{"api_key": []}]
         spec.path(path=path, operations=operations)

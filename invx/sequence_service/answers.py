@@ -8,8 +8,9 @@ the path of every entry request, where marshmallow's dump cost 22 µs more per e
 document. The verification report and the key set are built by ``verification`` and
 ``signing``, and checked the same way.
 """
-from marshmallow import Schema, fields, post_dump
+from marshmallow import Schema, fields, post_dump, validate
 
+from .schemas import JWS_PATTERN, MAX_META_KEY, MAX_META_KEYS, MAX_META_VALUE
 from .series import atcud_of
 
 UUID = {"format": "uuid"}
@@ -27,7 +28,8 @@ def timestamp(moment):
 
 
 def _signatures(**metadata):
-    return fields.List(fields.String(metadata={"description": "A compact JWS."}),
+    return fields.List(fields.String(metadata={"description": "A compact JWS.",
+                                               "pattern": JWS_PATTERN}),
                        required=True, metadata=metadata)
 
 
@@ -45,7 +47,8 @@ class SeriesSchema(Schema):
     last_index = fields.Integer(attribute="last_number", required=True,
                                 metadata={"description": "The last index used."})
     last_entry_id = fields.String(required=True, allow_none=True, metadata=UUID)
-    sigs = _signatures(description="The client's signature of the series, if it sent one.")
+    sigs = _signatures(maxItems=1,
+                       description="The client's signature of the series, if it sent one.")
     created_at = Timestamp(required=True)
     updated_at = Timestamp(required=True)
     sequence_id = fields.Integer(attribute="number_id", metadata={
@@ -69,10 +72,13 @@ class EntrySchema(Schema):
     id = fields.String(required=True, metadata=UUID)
     series_id = fields.String(required=True, metadata=UUID)
     code = fields.String(required=True, metadata={"example": "INV-00001-F1"})
-    meta = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    # The limits are the request's (they are documented, not checked, on the way out).
+    meta = fields.Dict(keys=fields.String(validate=validate.Length(1, MAX_META_KEY)),
+                       values=fields.String(validate=validate.Length(max=MAX_META_VALUE)),
+                       validate=validate.Length(max=MAX_META_KEYS), required=True)
     previous_id = fields.String(metadata={**UUID, "description": "The entry before it."})
-    sigs = fields.List(fields.String(), required=True, metadata={
-        "minItems": 1, "description": "The server's signature, then the client's."})
+    sigs = _signatures(minItems=1, maxItems=2,
+                       description="The server's signature, then the client's.")
     created_at = Timestamp(required=True)
     updated_at = Timestamp(required=True)
     number = fields.Integer(metadata={"description": "InvoiceXpress sub-series"})

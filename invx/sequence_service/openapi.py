@@ -17,23 +17,57 @@ from .schemas import DEFAULT_LIMIT, MAX_LIMIT, EntryCreateSchema, SeriesCreateSc
 
 UNAVAILABLE = "The database is down or too busy (see Retry-After); nothing was changed."
 _BEARER = [{"bearer": []}]
+_WORDS = {400: "The body is not JSON, not a JSON object, or could not be read whole.",
+          401: "No valid Bearer token.",
+          404: "No such series or entry in this account.",
+          405: "The path does not take this method; the Allow header lists those it takes.",
+          408: "The body did not arrive within INVX_BODY_TIMEOUT.",
+          409: "The id is taken with another definition.",
+          413: "The body is larger than INVX_MAX_BODY_BYTES.",
+          422: "Invalid fields (each named in fields), or a series that may not issue now.",
+          429: "Too many requests from this account; retry after Retry-After seconds.",
+          500: "A failure on the server's side (logged); the request may be retried.",
+          503: UNAVAILABLE}
+# What every operation can answer: another method on its path, the rate limit, a failure
+# of the server's, the database down or too busy.
+_ALWAYS = (405, 429, 500, 503)
+_READS_BODY = (400, 408, 413)  # what an operation that reads a body can answer too
+
+
+def header(description, schema=None, required=True):
+    return {"description": description, "required": required,
+            "schema": schema or {"type": "integer", "minimum": 0}}
+
+
+RETRY_AFTER = "Seconds to wait before retrying."
+ALLOW = header("The methods the path takes.", {"type": "string"})
 
 
 def _json(schema, description):
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _error(status, signs):
+    response = _json(ApiErrorSchema, _WORDS[status])
+    if status == 401:
+        response["headers"] = {"WWW-Authenticate": header("Bearer realm=\"invx\"",
+                                                          {"type": "string"})}
+    elif status == 405:
+        response["headers"] = {"Allow": ALLOW}
+    elif status in (429, 503):
+        # An operation that signs also answers 503 when the server cannot sign: that one
+        # has no Retry-After (it lasts until INVX_SECRET_KEY is set).
+        response["headers"] = {"Retry-After": header(RETRY_AFTER,
+                                                     required=status == 429 or not signs)}
+        if status == 503 and signs:
+            response["description"] += " Or the server cannot sign (INVX_SECRET_KEY)."
+    return response
+
+
 def _errors(*statuses, signs=False):
-    """The error responses an operation documents, and 503, which any of them can answer
-    (the database down or too busy; or, for an operation that ``signs``, no signing key)."""
-    words = {400: "The body is not JSON.", 401: "No valid Bearer token.",
-             404: "No such series or entry in this account.",
-             409: "The id is taken with another definition.",
-             422: "Invalid fields, or a series that may not issue now.",
-             503: f"{UNAVAILABLE} Or the server cannot sign (INVX_SECRET_KEY)." if signs
-             else UNAVAILABLE}
-    return {str(status): _json(ApiErrorSchema, words[status])
-            for status in sorted({*statuses, 503})}
+    """The error responses of an operation: ``statuses``, and those that every operation
+    can answer (``_ALWAYS``), each with the error body."""
+    return {str(status): _error(status, signs) for status in sorted({*statuses, *_ALWAYS})}
 
 
 _STRING = {"type": "string"}
@@ -71,7 +105,7 @@ def _operations():
                     "requestBody": {"required": True, "content": {
                         "application/json": {"schema": SeriesCreateSchema}}},
                     "responses": {"200": _json(SeriesSchema, "The series (new, or the same)."),
-                                  **_errors(400, 401, 409, 422)}},
+                                  **_errors(*_READS_BODY, 401, 409, 422)}},
             "get": {"summary": "Get a series", "operationId": "getSeries",
                     "parameters": [{**_SERIES_REF, "name": "id"}],
                     "responses": {"200": _json(SeriesSchema, "The series."),
@@ -94,7 +128,7 @@ def _operations():
                     "requestBody": {"required": False, "content": {
                         "application/json": {"schema": EntryCreateSchema}}},
                     "responses": {"200": _json(EntrySchema, "The entry (new, or the same)."),
-                                  **_errors(400, 401, 404, 409, 422, signs=True)}},
+                                  **_errors(*_READS_BODY, 401, 404, 409, 422, signs=True)}},
             "get": {"summary": "Get an entry", "operationId": "getEntry",
                     "parameters": [_SERIES_REF, _ENTRY_ID],
                     "responses": {"200": _json(EntrySchema, "The entry."),

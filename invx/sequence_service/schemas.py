@@ -5,6 +5,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 
 MAX_INDEX = 10**15
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100  # entries in a page of GET .../entries
+MAX_META_KEYS, MAX_META_KEY, MAX_META_VALUE = 64, 128, 4096  # an entry's meta
 
 
 class StrictInteger(fields.Integer):
@@ -37,8 +38,20 @@ def _text(length, default=None, example=None):
                 metadata={"example": example} if example else {})
 
 
-JWS_SHAPE = validate.Regexp(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$",
-                            error="Not a compact JWS.")
+class WholeMatch(validate.Regexp):
+    """A regular expression the whole value matches, as JSON Schema's ``pattern`` with ``^``
+    and ``$`` means: Python's ``$`` also matches before a final newline."""
+
+    def __call__(self, value):
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+# RFC 7515's compact serialization: three base64url parts (the payload may be detached,
+# and an unsecured JWS has no signature).
+JWS_PATTERN = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$"
+JWS_SHAPE = WholeMatch(JWS_PATTERN, error="Not a compact JWS.")
 
 
 class SeriesCreateSchema(Schema):
@@ -86,10 +99,11 @@ class EntryCreateSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    meta = fields.Dict(keys=Text(validate=validate.Length(1, 128)),
-                       values=Text(validate=validate.Length(max=4096)),
+    meta = fields.Dict(keys=Text(validate=validate.Length(1, MAX_META_KEY)),
+                       values=Text(validate=validate.Length(max=MAX_META_VALUE)),
                        load_default=None, allow_none=True,
-                       validate=validate.Length(max=64, error="At most 64 meta keys."),
+                       validate=validate.Length(max=MAX_META_KEYS,
+                                                error=f"At most {MAX_META_KEYS} meta keys."),
                        metadata={"description": "The client's own fields, kept with the "
                                                 "entry (strings)."})
     sig = fields.String(load_default=None, allow_none=True,

@@ -51,7 +51,7 @@ def list_series(account):
 def series_lookup(ref):
     """What a series reference names: ("id", a canonical UUID) or, for an InvoiceXpress
     sub-series, ("number_id", its integer id); None if it can name no series."""
-    if isinstance(ref, str) and ref.isdigit():
+    if isinstance(ref, str) and ref.isascii() and ref.isdigit():  # not "²" nor full-width digits
         return ("number_id", int(ref)) if len(ref) < 19 else None
     try:
         return "id", str(uuid.UUID(ref))

@@ -57,7 +57,7 @@ def _authenticate():
 
 def _body(schema, required):
     data = request_body.read()
-    if not data.strip() and not required:
+    if not data and not required:  # no body at all; whitespace is a body that is not JSON
         payload = {}
     else:
         try:
@@ -141,9 +141,10 @@ def keys():
 
 
 def _limit(value):
-    if value is None or value == "":
+    if value is None:
         return DEFAULT_LIMIT
-    if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
+    # ASCII digits only: str.isdigit() is true of "²" too, which int() refuses
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_LIMIT:
         raise errors.ApiInvalid(fields={"limit": f"an integer from 1 to {MAX_LIMIT}"})
     return int(value)
 
@@ -153,8 +154,8 @@ def _make_cursor(before):
 
 
 def _cursor(value):
-    """The number a page starts below; the cursor is opaque to clients."""
-    if not value:
+    """The number a page starts below; the cursor is opaque to clients (and never empty)."""
+    if value is None:
         return None
     try:
         text = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("ascii")

@@ -88,7 +88,7 @@ def test_the_same_id_in_another_series_is_409(client, auth):
     ({"meta": {"a": 1}}, "meta"), ({"meta": ["a"]}, "meta"), ({"sig": 5}, "sig"),
     ({"meta": {str(n): "v" for n in range(65)}}, "meta"),
     ({"meta": {"a": "\ud800"}}, "meta"), ({"meta": {"\udfff": "a"}}, "meta"),
-    ({"meta": {"a": "b\x00"}}, "meta"),
+    ({"meta": {"a": "b\x00"}}, "meta"), ({"sig": "a.b.c\n"}, "sig"), ({"sig": "a.b.c d"}, "sig"),
 ])
 def test_invalid_entry_bodies_are_422(client, auth, body, field):
     put_series(client, auth)
@@ -99,7 +99,8 @@ def test_invalid_entry_bodies_are_422(client, auth, body, field):
 
 
 @pytest.mark.parametrize("data", [b"{not json", b"[]", b'"x"', b"\xff\xfe\xfa",
-                                  b'{"meta": \xe9}', b"[" * 100_000], ids=lambda d: d[:12])
+                                  b'{"meta": \xe9}', b"[" * 100_000, b" ", b"\n", b"\t \r\n"],
+                         ids=repr)
 def test_an_entry_body_that_is_not_a_json_object_is_400_and_takes_no_number(client, auth,
                                                                              data):
     put_series(client, auth)
@@ -108,6 +109,13 @@ def test_an_entry_body_that_is_not_a_json_object_is_400_and_takes_no_number(clie
     assert response.status_code == 400
     assert response.get_json()["code"] == "bad_request"
     assert client.get(f"{API}/series/{SALES}", headers=auth).get_json()["last_index"] == 0
+
+
+def test_an_entry_body_may_be_left_out(client, auth):
+    put_series(client, auth)
+    response = client.put(f"{API}/series/{SALES}/entries/{uuid.uuid4()}", data=b"",
+                          headers=auth, content_type="application/json")
+    assert response.status_code == 200 and response.get_json()["meta"] == {}
 
 
 def test_an_entry_body_may_be_utf16_json(client, auth):
@@ -164,3 +172,15 @@ def test_listing_has_a_default_and_a_maximum_limit(client, auth):
         assert response.status_code == 422
     response = client.get(f"{API}/series/{SALES}/entries?cursor=garbage", headers=auth)
     assert response.status_code == 422 and "cursor" in response.get_json()["fields"]
+
+
+@pytest.mark.parametrize("query, field", [
+    ("limit=", "limit"), ("limit=%C2%B2", "limit"), ("limit=%D9%A3", "limit"),
+    ("limit=%EF%BC%95", "limit"), ("cursor=", "cursor")])
+def test_an_empty_limit_or_cursor_or_one_of_other_digits_than_ascii_is_422(client, auth,
+                                                                           query, field):
+    put_series(client, auth)
+    put_entry(client, auth)
+    response = client.get(f"{API}/series/{SALES}/entries?{query}", headers=auth)
+    assert response.status_code == 422
+    assert list(response.get_json()["fields"]) == [field]

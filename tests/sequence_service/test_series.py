@@ -75,6 +75,7 @@ def test_start_and_last_index(client, auth, body, start):
     ({"start": 5, "last_index": 5}, "last_index"), ({"name": "x" * 256}, "name"),
     ({"prefix": 7}, "prefix"), ({"sig": "not a jws"}, "sig"),
     ({"prefix": "A\x00"}, "prefix"), ({"name": "caf\ud800"}, "name"),
+    ({"sig": "a.b.c\n"}, "sig"),
 ])
 def test_invalid_series_fields_are_422_with_fields(client, auth, body, field):
     response = put_series(client, auth, **body)
@@ -84,7 +85,7 @@ def test_invalid_series_fields_are_422_with_fields(client, auth, body, field):
     assert field in payload["fields"]
 
 
-@pytest.mark.parametrize("data", ["{not json", "[]", '"x"', ""])
+@pytest.mark.parametrize("data", ["{not json", "[]", '"x"', "", " \n"])
 def test_a_series_body_that_is_not_a_json_object_is_400(client, auth, data):
     response = client.put(f"{API}/series/{SALES}", data=data, headers=auth,
                           content_type="application/json")

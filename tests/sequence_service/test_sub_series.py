@@ -21,6 +21,20 @@ def test_a_sub_series_is_addressable_by_its_integer_id_and_its_uuid(client, auth
     assert len(listed) == 15
 
 
+def test_an_integer_id_is_of_ascii_digits_else_it_names_no_series(client, auth, sequence):
+    """"²" is a digit to str.isdigit() (and int() refuses it: it was a 500); full-width
+    digits are digits to int() too (they named the sub-series)."""
+    wide = str(sequence["current_invoice_sequence_id"]).translate(
+        {ord(d): 0xFF10 + int(d) for d in "0123456789"})
+    for ref in ("\u00b2", wide):
+        for path in (f"series/{ref}", f"series/{ref}/verify", f"series/{ref}/entries",
+                     f"series/{ref}/entries/{uuid.uuid4()}"):
+            response = client.get(f"{API}/{path}", headers=auth)
+            assert response.status_code == 404, path
+            assert response.get_json()["code"] == "not_found"
+        assert put_entry(client, auth, series=ref).status_code == 404
+
+
 def test_sub_series_entries_are_portuguese_document_numbers_with_atcud(client, auth, key,
                                                                        sequence):
     invoices = sequence["current_invoice_sequence_id"]
