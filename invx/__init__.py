@@ -63,12 +63,14 @@ def _register_errors(app):
 
 def _register_blueprints(app):
     from . import request_body
+    from .http import AsciiIntegerConverter
 
     # A path with "//" is not found (JSON 404), not redirected with Werkzeug's HTML 308.
     app.url_map.merge_slashes = False
     from .invoicexpress.views import bp as invoicexpress_bp
     from .openapi import bp as openapi_bp
     from .sequence_service.views import bp as sequence_service_bp
+    app.url_map.converters["int"] = AsciiIntegerConverter  # before any rule uses it
     app.register_blueprint(invoicexpress_bp)
     app.register_blueprint(sequence_service_bp)
     app.register_blueprint(openapi_bp)

@@ -12,7 +12,7 @@ from ..auth import (
     key_gate,
     upgrade_legacy_key,
 )
-from ..http import json_response
+from ..http import ascii_integer, json_response
 from ..json_text import load_json
 from . import issuing, series, signing
 from .answers import SeriesSchema, entry_json
@@ -140,13 +140,14 @@ def keys():
     return json_response(signing.jwks())
 
 
-def _limit(value):
+def _limit(value, default=DEFAULT_LIMIT):
+    """The page size a ``limit`` parameter asks for; given, even empty, it must be one."""
     if value is None:
-        return DEFAULT_LIMIT
-    # ASCII digits only: str.isdigit() is true of "²" too, which int() refuses
-    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_LIMIT:
+        return default
+    limit = ascii_integer(value)
+    if limit is None or not 1 <= limit <= MAX_LIMIT:
         raise errors.ApiInvalid(fields={"limit": f"an integer from 1 to {MAX_LIMIT}"})
-    return int(value)
+    return limit
 
 
 def _make_cursor(before):
@@ -160,8 +161,8 @@ def _cursor(value):
     try:
         text = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("ascii")
         kind, _, number = text.partition(":")
-        if kind == "before" and number.isdigit():
-            return int(number)
-    except (ValueError, UnicodeDecodeError):
+        if kind == "before" and ascii_integer(number) is not None:
+            return ascii_integer(number)
+    except ValueError:  # UnicodeDecodeError included
         pass
     raise errors.ApiInvalid(fields={"cursor": "not a cursor this API gave"})

@@ -154,3 +154,18 @@ def test_a_flood_of_made_up_keys_costs_no_query_each(app, key):
         finally:
             event.remove(db.engine, "before_cursor_execute", seen)
     assert len([s for s in statements if "accounts" in s]) == 2  # one lookup, one snapshot
+
+
+@pytest.mark.parametrize("method, path", ENDPOINTS[1:2] + ENDPOINTS[3:])
+# Arabic-Indic, fullwidth and superscript digits 0 to 9.
+@pytest.mark.parametrize("digits", ["".join(chr(first + n) for n in range(10))
+                                    for first in (0x660, 0xFF10)] + ["⁰¹²³⁴⁵⁶⁷⁸⁹"])
+def test_an_id_in_other_digits_than_ascii_names_no_sequence(client, key, method, path, digits):
+    """werkzeug's ``<int:>`` took any Unicode decimal digit as an id's."""
+    sequence_id = str(create(client, key).get_json()["sequence"]["id"])
+    written = sequence_id.translate(str.maketrans("0123456789", digits))
+    response = getattr(client, method)(path.format(id=written) + f"?api_key={key}")
+    assert response.status_code == 404
+    assert response.data == b""
+    ascii_response = getattr(client, method)(path.format(id=sequence_id) + f"?api_key={key}")
+    assert ascii_response.status_code in (200, 409)
