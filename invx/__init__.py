@@ -46,12 +46,14 @@ def _register_logging(app, settings):
 def _register_extensions(app, settings):
     from . import (
         models,  # noqa: F401  (the tables, for migrations)
+        rate_limits,
         tax_authority,  # noqa: F401  (the sandbox's table)
     )
     from .extensions import init_extensions
     from .tax_authority import transaction_guard
 
     engine = init_extensions(app, settings)
+    app.extensions[rate_limits.EXTENSION] = rate_limits.from_settings(settings)
     if settings.at_transaction_guard != "off":
         transaction_guard.watch(engine)
 

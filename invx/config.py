@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import current_app
+from limits import parse_many
 from sqlalchemy.engine import make_url
 
 PREFIX = "INVX_"
@@ -85,6 +86,27 @@ def _domain(name, value):
     return domain
 
 
+def check_rate_limit(text, what=f"{PREFIX}RATE_LIMIT"):
+    """A rate limit in the ``limits`` library's notation (``100/minute``, ``1000 per hour``,
+    several joined by ``;``), returned as given; ConfigError otherwise."""
+    try:
+        parse_many(text)
+    except ValueError:
+        raise ConfigError(f"{what} must be a rate limit such as 100/minute, not {text!r}") \
+            from None
+    return text
+
+
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def check_redis_url(text, what=f"{PREFIX}REDIS_URL"):
+    if not text.startswith(REDIS_SCHEMES):  # not shown: it may hold Redis's password
+        raise ConfigError(f"{what} must be a URL of scheme {', '.join(REDIS_SCHEMES)}, "
+                          "such as redis://127.0.0.1:6379/0")
+    return text
+
+
 def _setting(default, variable, parse=_text):
     """A field of ``Settings``, read from ``INVX_<variable>`` with ``parse``."""
     return field(default=default, metadata={"variable": variable, "parse": parse})
@@ -135,12 +157,24 @@ class Settings:
     # entries, and no page of them begun after this many seconds (an entry is ~0.1 ms).
     verify_max_entries: int = _setting(10000, "VERIFY_MAX_ENTRIES", _number(int, 1))
     verify_seconds: float = _setting(1.0, "VERIFY_SECONDS", _number(float, 0))
+    # Requests each account may make (``100/minute``, InvoiceXpress's own limit); None: no
+    # limit. Beyond it, 429 with Retry-After.
+    rate_limit: str | None = _setting(None, "RATE_LIMIT", lambda n, v: check_rate_limit(v))
+    # Where every worker and machine counts those requests together; None: each process
+    # counts its own.
+    redis_url: str | None = _setting(None, "REDIS_URL", lambda n, v: check_redis_url(v))
+    # The prefix of invx's keys in Redis, for deployments that share one Redis.
+    redis_key_prefix: str = _setting("invx", "REDIS_KEY_PREFIX")
 
     def __post_init__(self):
         # Values given in code (tests, tools) follow the variables' rules too.
         if self.at_transaction_guard not in GUARD_MODES:
             raise ConfigError(f"at_transaction_guard must be one of {', '.join(GUARD_MODES)}, "
                               f"not {self.at_transaction_guard!r}")
+        if self.rate_limit is not None:
+            check_rate_limit(self.rate_limit, "rate_limit")
+        if self.redis_url is not None:
+            check_redis_url(self.redis_url, "redis_url")
         if self.database_url is not None:
             object.__setattr__(self, "database_url", database_url(self.database_url))
         if self.account_domain is not None:
@@ -148,14 +182,14 @@ class Settings:
                                _domain("ACCOUNT_DOMAIN", self.account_domain))
 
     def __repr__(self):
-        """Without the secret key, and the database URL without its password: settings
+        """Without the secret key, and the URLs without their passwords: settings
         may reach a traceback, a log line or a debugger's view of the stack."""
         shown = {setting.name: getattr(self, setting.name) for setting in dataclasses.fields(self)}
         if shown["secret_key"] is not None:
             shown["secret_key"] = "***"  # noqa: S105 (a mask, not a password)
-        if shown["database_url"] is not None:
-            shown["database_url"] = make_url(shown["database_url"]).render_as_string(
-                hide_password=True)
+        for url in ("database_url", "redis_url"):
+            if shown[url] is not None:
+                shown[url] = make_url(shown[url]).render_as_string(hide_password=True)
         return f"Settings({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
 
     @classmethod

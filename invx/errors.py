@@ -108,6 +108,17 @@ class SigningUnavailable(ApiError):
     status, code = 503, "signing_unavailable"
 
 
+class TooManyRequests(Exception):
+    """The account has used up ``INVX_RATE_LIMIT``: 429, with ``Retry-After`` (seconds),
+    in the error shape of the API it called."""
+
+    status = 429
+
+    def __init__(self, retry_after):
+        super().__init__(f"rate limited for {retry_after} s")
+        self.retry_after = retry_after
+
+
 def errors_wrapped(view):
     """Mark a view whose error bodies are wrapped as ``{"errors": {...}}`` (register.json)."""
     view.wrap_errors = True
@@ -120,11 +131,15 @@ def _handle_invx_error(error):
     if error.detail:
         log.info("%s %s answered %s %s: %s", request.method, request.path, error.status,
                  error.code, error.detail)
-    body = {"code": error.code, "message": error.message}
+    return _invoicexpress_error(error.code, error.message, error.status)
+
+
+def _invoicexpress_error(code, message, status):
+    body = {"code": code, "message": message}
     view = current_app.view_functions.get(request.endpoint)
     if getattr(view, "wrap_errors", False):
         body = {"errors": body}
-    return json_response(body, error.status)
+    return json_response(body, status)
 
 
 def _handle_api_error(error):
@@ -239,9 +254,25 @@ def _last_resort_answer(path, error):
     return status, headers, body
 
 
+RATE_LIMITED = "Too many requests for this account: retry after Retry-After seconds."
+
+
+def _handle_too_many_requests(error):
+    # InvoiceXpress has no code of its own for it: its generic 000, with a message that
+    # says what happened (clients act on the status, 429, and Retry-After).
+    if _is_sequence_api():
+        response = json_response({"code": "too_many_requests", "message": RATE_LIMITED},
+                                 error.status)
+    else:
+        response = _invoicexpress_error(UnknownError.code, RATE_LIMITED, error.status)
+    response.headers["Retry-After"] = str(error.retry_after)
+    return response
+
+
 def register_error_handlers(app):
     app.register_error_handler(InvxError, _handle_invx_error)
     app.register_error_handler(ApiError, _handle_api_error)
+    app.register_error_handler(TooManyRequests, _handle_too_many_requests)
     app.register_error_handler(HTTPException, _handle_http_error)
     for error in DATABASE_UNAVAILABLE:
         app.register_error_handler(error, _handle_database_unavailable)

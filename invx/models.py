@@ -111,7 +111,9 @@ class Series(db.Model):
     # The primary key is (id, account): each account has its own space of series ids (what
     # entries refer to, so an entry's account is its series' account).
     __table_args__ = (UniqueConstraint("sequence_pk", "doc_type"),
-                      Index("ix_series_account_id_created_at", "account_id", "created_at"))
+                      # A page of an account's series (migration 0008).
+                      Index("ix_series_account_id_created_at_id", "account_id", "created_at",
+                            "id"))
 
     NOT_APPLICABLE = "not_applicable"  # not communicated to AT: code shown as N/A
     UNREGISTERED = "unregistered"      # relevant but without a code: N/D

@@ -165,6 +165,23 @@ def one_connection_app(tmp_path):
 
 
 @pytest.fixture
+def other_app(app, database_url, tmp_path):
+    """Another app on the suite's database, as another worker or machine would be, with
+    changed settings: ``other_app(rate_limit="3/minute")``."""
+    apps = []
+
+    def make(**changes):
+        apps.append(create_app(suite_settings(database_url, instance_path=str(tmp_path),
+                                              **changes), TESTING=True))
+        return apps[-1]
+
+    yield make
+    for made in apps:
+        with made.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
 def live_server(app, database_url, tmp_path):
     """Start gunicorn with extra ``INVX_*`` settings: ``live_server(INVX_...=...)``."""
     servers = []

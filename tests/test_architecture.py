@@ -14,8 +14,9 @@ MAY_IMPORT = {
     "portugal": set(),
     "tax_authority": SHARED,
     "registration": SHARED | {"tax_authority"},
-    "sequence_service": SHARED | {"errors", "auth", "http", "config", "request_body"},
-    "invoicexpress": SHARED | {"errors", "auth", "http", "config", "request_body",
+    "sequence_service": SHARED | {"errors", "auth", "http", "config", "rate_limits",
+                                  "request_body"},
+    "invoicexpress": SHARED | {"errors", "auth", "http", "config", "rate_limits", "request_body",
                                "registration", "tax_authority"},
 }
 # Flask itself (requests, the app, its config) only at the edge.

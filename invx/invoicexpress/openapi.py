@@ -2,11 +2,19 @@
 
 Its request and SEQUENCE schemas are generated from the marshmallow schemas. The errors are
 written here: InvoiceXpress answers each with a fixed ``{"code", "message"}`` pair (some
-wrapped in ``{"errors": ...}``), and 400, 401, 404, 405, 408, 413 and 429 with an empty
-body.
+wrapped in ``{"errors": ...}``, 429 included), and 400, 401, 404, 405, 408 and 413 with an
+empty body.
 """
+from types import SimpleNamespace
+
 from .. import errors
-from .schemas import SequenceRequestSchema, SequenceSchema
+from .schemas import (
+    DEFAULT_PER_PAGE,
+    MAX_PER_PAGE,
+    PaginationSchema,
+    SequenceRequestSchema,
+    SequenceSchema,
+)
 
 _REGISTRATION_ERRORS = (errors.UnknownError, errors.NameNotAllowed, errors.AlreadyExists,
                         errors.InvalidSequence, errors.InvalidCredentials,
@@ -15,6 +23,7 @@ _UNAVAILABLE = "The database is down or too busy (see Retry-After); nothing was 
 _SECONDS = {"type": "integer", "minimum": 0}
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.",
                                 "required": True, "schema": _SECONDS}}
+_RATE_LIMITED = SimpleNamespace(code=errors.UnknownError.code, message=errors.RATE_LIMITED)
 
 
 def _error(error, wrapped=False):
@@ -49,16 +58,27 @@ _NOT_FOUND = {"description": "No such sequence in this account. Empty body."}
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"},
        "description": "The sequence id."}
 _IGNORED_BODY = "A request body, if sent, is ignored."
+_PAGE = [{"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                    "default": 1},
+          "description": "The page; past the last one, the list is empty."},
+         {"name": "per_page", "in": "query",
+          "schema": {"type": "integer", "minimum": 1, "default": DEFAULT_PER_PAGE},
+          "description": f"Sequences per page; more than {MAX_PER_PAGE} give "
+                         f"{MAX_PER_PAGE}."}]
 
 
 def _operations():
     one = _object(sequence=_SEQUENCE)
     return {
         "/sequences.json": {
-            "get": {"summary": "List the account's sequences", "operationId": "listSequences",
+            "get": {"summary": "List the account's sequences, oldest first, by page",
+                    "operationId": "listSequences", "parameters": _PAGE,
                     "responses": {"200": _json(_object(sequences={
-                        "type": "array", "items": _SEQUENCE}), "The sequences."),
-                        "401": _UNAUTHORIZED}},
+                        "type": "array", "items": _SEQUENCE}, pagination=PaginationSchema),
+                        "A page of the sequences."),
+                        "401": _UNAUTHORIZED,
+                        "404": {"description": "page or per_page is not a positive integer. "
+                                               "Empty body."}}},
             "post": {
                 "summary": "Create a sequence and register it with the Tax Authority",
                 "operationId": "createSequence",
@@ -122,9 +142,16 @@ def describe(spec):
     """Add the InvoiceXpress resource to ``spec`` (an apispec APISpec)."""
     spec.components.schema("Sequence", schema=SequenceSchema)
     spec.components.schema("SequenceRequest", schema=SequenceRequestSchema)
+    spec.components.schema("Pagination", schema=PaginationSchema)
     for path, operations in _operations().items():
         for operation in operations.values():
             responses = {**operation["responses"], **_always("requestBody" in operation)}
             operation["responses"] = dict(sorted(responses.items()))
+            # An account over INVX_RATE_LIMIT: the generic 000 with what happened, in
+            # register.json wrapped as its other errors are (errors.TooManyRequests).
+            operation["responses"]["429"] = {
+                **_errors("The account has made more requests than INVX_RATE_LIMIT allows.",
+                          [_RATE_LIMITED], path.endswith("/register.json")),
+                "headers": _RETRY_AFTER}
             operation["security"] = [{"api_key": []}]
         spec.path(path=path, operations=operations)

@@ -102,3 +102,19 @@ def _sequence_out_fields():
 
 # The SEQUENCE object, keys in the order the InvoiceXpress documentation shows them.
 SequenceSchema = Schema.from_dict(_sequence_out_fields(), name="SequenceSchema")
+
+
+# A page of GET /sequences.json: 30 sequences by default (InvoiceXpress's lists' default, and
+# decades of yearly series: a client written before the list had pages sees them all), at
+# most 100.
+DEFAULT_PER_PAGE, MAX_PER_PAGE = 30, 100
+
+
+class PaginationSchema(Schema):
+    """The ``pagination`` object of InvoiceXpress's lists."""
+
+    total_entries = fields.Integer(required=True, metadata={"minimum": 0})
+    current_page = fields.Integer(required=True, metadata={"minimum": 1})
+    total_pages = fields.Integer(required=True, metadata={"minimum": 0})
+    per_page = fields.Integer(required=True, metadata={"minimum": 1,
+                                                       "maximum": MAX_PER_PAGE})

@@ -6,9 +6,11 @@ worker died is taken over once the lease has expired; the AT work itself is
 ``registration.workflow``'s, and its failures become InvoiceXpress codes here.
 """
 import logging
+import math
 import uuid
+from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -27,12 +29,32 @@ from .at_errors import client_error
 log = logging.getLogger(__name__)
 
 
-def list_sequences(account):
-    """The account's sequences, oldest first (those still being created are not shown)."""
-    return db.session.scalars(
-        select(Sequence).options(selectinload(Sequence.series))
-        .where(Sequence.account_id == account.id, Sequence.state == Sequence.READY)
-        .order_by(Sequence.pk)).all()
+class SequencePage(NamedTuple):
+    """A page of an account's sequences, and where it stands (InvoiceXpress's
+    ``pagination``)."""
+
+    sequences: list
+    total_entries: int
+    current_page: int
+    per_page: int
+
+    @property
+    def total_pages(self):
+        return math.ceil(self.total_entries / self.per_page)
+
+
+def list_sequences(account, page, per_page):
+    """The ``page``-th ``per_page`` of the account's sequences, oldest first (those still
+    being created are not shown); a page past the last is empty."""
+    ready = (Sequence.account_id == account.id, Sequence.state == Sequence.READY)
+    total = db.session.scalar(select(func.count()).select_from(Sequence).where(*ready))
+    offset = (page - 1) * per_page
+    listed = []
+    if offset < total:  # past the last page, no query (nor an offset no database takes)
+        listed = db.session.scalars(
+            select(Sequence).options(selectinload(Sequence.series)).where(*ready)
+            .order_by(Sequence.pk).offset(offset).limit(per_page)).all()
+    return SequencePage(listed, total, page, per_page)
 
 
 def get_sequence(account, public_id):

@@ -1,16 +1,24 @@
 """Blueprint: the InvoiceXpress ``sequences`` resource (``/sequences*.json``)."""
-from flask import Blueprint, abort, g, request
+from flask import Blueprint, abort, current_app, g, request
 from marshmallow import ValidationError
 
-from .. import config, errors, request_body
+from .. import config, errors, rate_limits, request_body
 from ..auth import authenticate
-from ..http import empty_response, json_response
+from ..http import ascii_integer, empty_response, json_response
 from . import sequences
-from .schemas import SequenceRequestSchema, SequenceSchema, parse_json
+from .schemas import (
+    DEFAULT_PER_PAGE,
+    MAX_PER_PAGE,
+    PaginationSchema,
+    SequenceRequestSchema,
+    SequenceSchema,
+    parse_json,
+)
 
 bp = Blueprint("invoicexpress", __name__)
 sequence_schema = SequenceSchema()
 request_schema = SequenceRequestSchema()
+pagination_schema = PaginationSchema()
 
 
 @bp.before_request
@@ -20,6 +28,7 @@ def _authenticate():
     if account is None:
         abort(401)
     g.account = account
+    rate_limits.count(current_app, account)
 
 
 def _sequence_body():
@@ -29,10 +38,26 @@ def _sequence_body():
         raise errors.InvalidSequence("the body is not {\"sequence\": {\"serie\": ...}}") from None
 
 
+def _page_parameter(name, default):
+    """A page parameter: a positive integer, or 404 with an empty body, as InvoiceXpress
+    answers a page that cannot be (its lists are will_paginate's, whose invalid page is a
+    404)."""
+    value = request.args.get(name)
+    if value is None:
+        return default
+    number = ascii_integer(value)
+    if number is None or number < 1:
+        abort(404)
+    return number
+
+
 @bp.get("/sequences.json")
 def list_sequences():
-    listed = sequences.list_sequences(g.account)
-    return json_response({"sequences": sequence_schema.dump(listed, many=True)})
+    page = _page_parameter("page", 1)
+    per_page = min(_page_parameter("per_page", DEFAULT_PER_PAGE), MAX_PER_PAGE)
+    listed = sequences.list_sequences(g.account, page, per_page)
+    return json_response({"sequences": sequence_schema.dump(listed.sequences, many=True),
+                          "pagination": pagination_schema.dump(listed)})
 
 
 @bp.get("/sequences/<int:sequence_id>.json")

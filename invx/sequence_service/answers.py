@@ -110,6 +110,9 @@ class EntryPageSchema(Schema):
 
 class SeriesListSchema(Schema):
     list = fields.List(fields.Nested(SeriesSchema), required=True)
+    limit = fields.Integer(required=True)
+    cursor = fields.String(required=True, allow_none=True, metadata={
+        "description": "The next page's cursor (opaque), or null on the last page."})
 
 
 class BrokenLinkSchema(Schema):

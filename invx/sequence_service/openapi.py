@@ -13,7 +13,13 @@ from .answers import (
     SeriesSchema,
     VerificationSchema,
 )
-from .schemas import DEFAULT_LIMIT, MAX_LIMIT, EntryCreateSchema, SeriesCreateSchema
+from .schemas import (
+    DEFAULT_LIMIT,
+    DEFAULT_SERIES_LIMIT,
+    MAX_LIMIT,
+    EntryCreateSchema,
+    SeriesCreateSchema,
+)
 
 UNAVAILABLE = "The database is down or too busy (see Retry-After); nothing was changed."
 _BEARER = [{"bearer": []}]
@@ -76,10 +82,13 @@ _SERIES_REF = {"name": "series_id", "in": "path", "required": True, "schema": _S
 _ENTRY_ID = {"name": "id", "in": "path", "required": True,
              "schema": {"type": "string", "format": "uuid"},
              "description": "The client's UUID (any version) of the entry."}
-_PAGE = [{"name": "limit", "in": "query", "schema": {
-              "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
-         {"name": "cursor", "in": "query", "schema": _STRING,
-          "description": "The cursor of the previous page (opaque)."}]
+
+
+def _page(default):
+    return [{"name": "limit", "in": "query", "schema": {
+                "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": default}},
+            {"name": "cursor", "in": "query", "schema": _STRING,
+             "description": "The cursor of the previous page (opaque)."}]
 
 
 _VERIFY = (
@@ -96,8 +105,10 @@ _VERIFY = (
 def _operations():
     return {
         "/sequence/v1/series": {"get": {
-            "summary": "List the account's series", "operationId": "listSeries",
-            "responses": {"200": _json(SeriesListSchema, "The series."), **_errors(401)}}},
+            "summary": "List the account's series, oldest first, by page",
+            "operationId": "listSeries", "parameters": _page(DEFAULT_SERIES_LIMIT),
+            "responses": {"200": _json(SeriesListSchema, "A page of the series."),
+                          **_errors(401, 422)}}},
         "/sequence/v1/series/{id}": {
             "put": {"summary": "Create a series idempotently under the client's UUID",
                     "operationId": "createSeries",
@@ -119,7 +130,7 @@ def _operations():
                           **_errors(401, 404)}}},
         "/sequence/v1/series/{series_id}/entries": {"get": {
             "summary": "List entries, newest first", "operationId": "listEntries",
-            "parameters": [_SERIES_REF, *_PAGE],
+            "parameters": [_SERIES_REF, *_page(DEFAULT_LIMIT)],
             "responses": {"200": _json(EntryPageSchema, "A page of entries."),
                           **_errors(401, 404, 422)}}},
         "/sequence/v1/series/{series_id}/entries/{id}": {

@@ -6,6 +6,9 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 MAX_INDEX = 10**15
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100  # entries in a page of GET .../entries
 MAX_META_KEYS, MAX_META_KEY, MAX_META_VALUE = 64, 128, 4096  # an entry's meta
+# Series in a page of GET /series: by default as many as a page may hold, so that a client
+# written before the list had pages still sees every series of a usual account.
+DEFAULT_SERIES_LIMIT = MAX_LIMIT
 
 
 class StrictInteger(fields.Integer):

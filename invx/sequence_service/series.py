@@ -5,7 +5,7 @@ import hashlib
 import json
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from .. import errors
@@ -44,8 +44,19 @@ def _visible(account):
             .where(Series.account_id == account.id, VISIBLE))
 
 
-def list_series(account):
-    return db.session.scalars(_visible(account).order_by(Series.created_at, Series.id)).all()
+def list_series(account, limit, after=None):
+    """A page of the account's series, oldest first (by creation, then id); ``after`` is
+    the (created_at, id) of the series the page starts after. Returns (series, that of the
+    page's last series when more follow, or None). The index on (account, created_at, id)
+    serves the query: a page reads ``limit`` + 1 rows, whatever the account's size."""
+    query = _visible(account)
+    if after is not None:
+        query = query.where(tuple_(Series.created_at, Series.id) > tuple_(*after))
+    page = db.session.scalars(query.order_by(Series.created_at, Series.id)
+                              .limit(limit + 1)).all()
+    more = len(page) > limit
+    page = page[:limit]
+    return page, ((page[-1].created_at, page[-1].id) if more else None)
 
 
 def series_lookup(ref):

@@ -1,10 +1,12 @@
 """Blueprint: the Sequence Service API (``/sequence/v1/...``) — thin views."""
 import base64
+import uuid
+from datetime import datetime
 
-from flask import Blueprint, g, request
+from flask import Blueprint, current_app, g, request
 from marshmallow import ValidationError
 
-from .. import config, errors, request_body
+from .. import config, errors, rate_limits, request_body
 from ..auth import (
     account_for_key,
     bearer_key,
@@ -17,7 +19,13 @@ from ..json_text import load_json
 from . import issuing, series, signing
 from .answers import SeriesSchema, entry_json
 from .chain import Budget
-from .schemas import DEFAULT_LIMIT, MAX_LIMIT, EntryCreateSchema, SeriesCreateSchema
+from .schemas import (
+    DEFAULT_LIMIT,
+    DEFAULT_SERIES_LIMIT,
+    MAX_LIMIT,
+    EntryCreateSchema,
+    SeriesCreateSchema,
+)
 from .verification import verify_from_checkpoint
 
 bp = Blueprint("sequence_service", __name__, url_prefix="/sequence/v1")
@@ -27,16 +35,20 @@ series_answer = SeriesSchema()
 PUBLIC = {"sequence_service.keys"}
 # Checks the key itself, in the transaction that writes the entry (see issuing).
 AUTHENTICATED_BY_VIEW = {"sequence_service.create_entry"}
-NOT_AUTHENTICATED_BEFORE = PUBLIC | AUTHENTICATED_BY_VIEW
 
 
 @bp.before_request
 def _before():
-    if request.endpoint not in NOT_AUTHENTICATED_BEFORE:
-        _authenticate()
-    elif request.endpoint in AUTHENTICATED_BY_VIEW and request_body.has_body(request.environ) \
-            and not key_gate.known(_request_key()):
-        raise errors.ApiUnauthorized()  # not one byte of a body is read for an unknown key
+    if request.endpoint in PUBLIC:
+        return
+    # The entry PUT checks its key in its own transaction; a rate limit counts by account,
+    # so it is known first then (one more look-up, only with INVX_RATE_LIMIT set).
+    if request.endpoint in AUTHENTICATED_BY_VIEW and not rate_limits.enabled(current_app):
+        if request_body.has_body(request.environ) and not key_gate.known(_request_key()):
+            raise errors.ApiUnauthorized()  # not one byte of a body is read for an unknown key
+        return
+    _authenticate()
+    rate_limits.count(current_app, g.account)
 
 
 def _request_key():
@@ -74,7 +86,12 @@ def _body(schema, required):
 
 @bp.get("/series")
 def list_series():
-    return json_response({"list": series_answer.dump(series.list_series(g.account), many=True)})
+    limit = _limit(request.args.get("limit"), DEFAULT_SERIES_LIMIT)
+    after = _series_cursor(request.args.get("cursor"))
+    found, next_after = series.list_series(g.account, limit, after)
+    return json_response({
+        "list": series_answer.dump(found, many=True), "limit": limit,
+        "cursor": _make_series_cursor(next_after) if next_after else None})
 
 
 @bp.put("/series/<series_id>")
@@ -150,19 +167,53 @@ def _limit(value, default=DEFAULT_LIMIT):
     return limit
 
 
-def _make_cursor(before):
-    return base64.urlsafe_b64encode(f"before:{before}".encode()).decode().rstrip("=")
+# Cursors are opaque to clients: "<kind>:<position>", base64url without padding.
+
+def _make_cursor(before, kind="before"):
+    return base64.urlsafe_b64encode(f"{kind}:{before}".encode()).decode().rstrip("=")
 
 
-def _cursor(value):
-    """The number a page starts below; the cursor is opaque to clients (and never empty)."""
+def _cursor_position(value, kind):
+    """What a cursor of ``kind`` holds, or None for no cursor (an empty one is 422); 422
+    for another."""
     if value is None:
         return None
     try:
         text = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("ascii")
-        kind, _, number = text.partition(":")
-        if kind == "before" and ascii_integer(number) is not None:
-            return ascii_integer(number)
-    except ValueError:  # UnicodeDecodeError included
-        pass
-    raise errors.ApiInvalid(fields={"cursor": "not a cursor this API gave"})
+    except ValueError:  # not base64, not ASCII (UnicodeDecodeError included)
+        text = ""
+    found, _, position = text.partition(":")
+    if found != kind:
+        raise errors.ApiInvalid(fields={"cursor": "not a cursor this API gave"})
+    return position
+
+
+def _cursor(value):
+    """The number a page of entries starts below."""
+    position = _cursor_position(value, "before")
+    if position is None:
+        return None
+    number = ascii_integer(position)
+    if number is None:
+        raise errors.ApiInvalid(fields={"cursor": "not a cursor this API gave"})
+    return number
+
+
+def _make_series_cursor(after):
+    created_at, series_id = after
+    return _make_cursor(f"{created_at.isoformat()}/{series_id}", kind="after")
+
+
+def _series_cursor(value):
+    """The (created_at, id) of the series a page of series starts after."""
+    position = _cursor_position(value, "after")
+    if position is None:
+        return None
+    moment, _, series_id = position.partition("/")
+    try:
+        created_at, series_id = datetime.fromisoformat(moment), str(uuid.UUID(series_id))
+    except ValueError:
+        created_at = None
+    if created_at is None or created_at.tzinfo is not None:  # invx's times are naive UTC
+        raise errors.ApiInvalid(fields={"cursor": "not a cursor this API gave"})
+    return created_at, series_id

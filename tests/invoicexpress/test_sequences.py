@@ -80,7 +80,9 @@ def test_get_one_sequence(client, key):
 
 
 def test_list_returns_every_sequence_oldest_first(client, key):
-    assert client.get(f"/sequences.json?api_key={key}").get_json() == {"sequences": []}
+    assert client.get(f"/sequences.json?api_key={key}").get_json() == {
+        "sequences": [], "pagination": {"total_entries": 0, "current_page": 1,
+                                        "total_pages": 0, "per_page": 30}}
     ids = [create(client, key, name).get_json()["sequence"]["id"] for name in ("A", "B", "C")]
     sequences = listed(client, key)
     assert [s["id"] for s in sequences] == ids
