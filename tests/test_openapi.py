@@ -202,3 +202,32 @@ def test_a_sig_is_a_compact_jws_in_the_document_as_in_validation(client, name):
     for answer in ("Entry", "Series"):
         items = documents[answer]["properties"]["sigs"]["items"]
         assert items["pattern"] == documented["pattern"]
+
+
+def test_the_lists_pages_are_described(client):
+    from invx.invoicexpress.schemas import DEFAULT_PER_PAGE
+    from invx.sequence_service.schemas import DEFAULT_SERIES_LIMIT, MAX_LIMIT
+    paths = document(client)["paths"]
+    series = {p["name"]: p["schema"] for p in paths["/sequence/v1/series"]["get"]["parameters"]}
+    assert set(series) == {"limit", "cursor"}
+    assert (series["limit"]["minimum"], series["limit"]["maximum"],
+            series["limit"]["default"]) == (1, MAX_LIMIT, DEFAULT_SERIES_LIMIT)
+    sequences = {p["name"]: p["schema"] for p in paths["/sequences.json"]["get"]["parameters"]}
+    assert sequences["page"]["default"] == 1
+    assert sequences["per_page"]["default"] == DEFAULT_PER_PAGE
+    listed = response_schema(document(client), "/sequences.json", "get", "200")
+    assert listed["required"] == ["sequences", "pagination"]
+    assert set(listed["properties"]["pagination"]["required"]) == {
+        "total_entries", "current_page", "total_pages", "per_page"}
+
+
+def test_the_invoicexpress_429_is_its_000_with_what_happened(client):
+    doc = document(client)
+    for path, item in doc["paths"].items():
+        for method in item:
+            if path.startswith("/sequence/"):
+                continue
+            body = {"code": "000", "message": errors.RATE_LIMITED}
+            if path.endswith("/register.json"):
+                body = {"errors": body}
+            OAS31Validator(response_schema(doc, path, method, "429")).validate(body)

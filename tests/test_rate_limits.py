@@ -59,9 +59,11 @@ def test_the_invoicexpress_api_answers_429_in_its_error_shape(other_app, key):
     response = _sequences(client, key)
     _assert_429(response)
     assert response.get_json() == {"code": "000", "message": RATE_LIMITED}
+    validate(client, "/sequences.json", "get", "429", response.get_json())
     register = client.put(f"/sequences/17/register.json?api_key={key}")
     _assert_429(register)
     assert register.get_json() == {"errors": {"code": "000", "message": RATE_LIMITED}}
+    validate(client, "/sequences/{id}/register.json", "put", "429", register.get_json())
 
 
 def test_the_sequence_service_answers_429_in_its_error_shape(other_app, client, es_key):
