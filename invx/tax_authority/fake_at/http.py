@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from ...json_text import load_json
 from .. import soap
-from .rules import MAX_BODY_BYTES, SERVICE_PATH, ConnectionDropped
+from .rules import MAX_BODY_BYTES, SERVICE_PATH, ConnectionDropped, integer
 from .service import FakeAT
 
 # HTTP
@@ -93,12 +93,12 @@ class _Handler(BaseHTTPRequestHandler):
         """The request body, or None after refusing it (and closing: it was not read)."""
         if self.headers.get("Transfer-Encoding"):
             return self._refuse(411, b"Content-Length required (no chunked bodies)\n")
-        try:
-            # No Content-Length and no Transfer-Encoding: no body (RFC 9112, 6.3).
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
+        # No Content-Length and no Transfer-Encoding: no body (RFC 9112, 6.3). ASCII digits
+        # only (RFC 9110, 8.6): int() would also take "+1", " 1" or "1_0".
+        length = integer(self.headers.get("Content-Length") or "0", 0)
+        if length is None:
             return self._refuse(400, b"Bad Content-Length\n")
-        if not 0 <= length <= MAX_BODY_BYTES:
+        if length > MAX_BODY_BYTES:
             return self._refuse(413, b"Request body too large\n")
         return self.rfile.read(length)
 

@@ -1,6 +1,8 @@
 """The fake AT's injected failures and its control endpoints."""
+import http.client
 import time
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -186,3 +188,16 @@ def test_reset_returns_to_the_behaviour_the_service_was_built_with(private_key):
     token = wss.security_token(private_key.public_key(), USER, PASSWORD)
     _, body = fake.handle(soap.build_request("registarSerie", registration(), token))
     assert soap.parse_response(body, "registarSerie")[1] == 4043
+
+
+@pytest.mark.parametrize("length", ["1_0", "+10", "²", "-1", "0x10"])
+def test_a_content_length_that_is_not_ascii_digits_is_400(server, length):
+    address = urlsplit(server.url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=5)
+    try:
+        connection.putrequest("POST", address.path)
+        connection.putheader("Content-Length", length)
+        connection.endheaders(b"0123456789")
+        assert connection.getresponse().status == 400
+    finally:
+        connection.close()
