@@ -2,6 +2,7 @@
 PostgreSQL when ``INVX_TEST_DATABASE_URL`` is set), a client, accounts, the settings, the
 local AT server and live gunicorn servers."""
 import ipaddress
+import secrets
 import socket
 
 import flask_migrate
@@ -22,6 +23,7 @@ from .support.postgres import (
     drop_postgres_schema,
     postgres_schema_url,
 )
+from .support.redis import redis_or_skip
 from .support.settings import suite_settings
 
 _real_getaddrinfo = socket.getaddrinfo
@@ -179,6 +181,18 @@ def other_app(app, database_url, tmp_path):
     for made in apps:
         with made.app_context():
             db.engine.dispose()
+
+
+@pytest.fixture
+def redis_prefix():
+    """A key prefix of the test's own in the machine's Redis (the test skips without one);
+    its keys are removed after the test."""
+    client = redis_or_skip()
+    prefix = f"invx-test-{secrets.token_hex(8)}"
+    yield prefix
+    for name in client.scan_iter(match=f"{prefix}:*"):
+        client.delete(name)
+    client.close()
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ import pytest
 import requests
 from invoicexpress_api import Client
 
+from .support.redis import REDIS_URL
+
 pytestmark = pytest.mark.live
 
 
@@ -14,7 +16,8 @@ def test_the_invoicexpress_python_client_lists_creates_and_sets_current(live_ser
     client = Client("acme", key)
     client.base_url = server.url + "/"
 
-    assert client.get("/sequences.json") == {"sequences": []}
+    assert client.get("/sequences.json") == {"sequences": [], "pagination": {
+        "total_entries": 0, "current_page": 1, "total_pages": 0, "per_page": 30}}
     first = client.post("/sequences.json", {"sequence": {"serie": "2025"}})["sequence"]
     second = client.post("/sequences.json",
                          {"sequence": {"serie": 2026, "default_sequence": "1"}})["sequence"]
@@ -73,3 +76,13 @@ def test_409_while_registering_holds_across_gunicorn_workers(live_server, key):
     assert in_progress[0].json() == {
         "code": "006", "message": "The sequence is already being registered."}
     assert {r.status_code for r in conflicts} <= {409, 422}
+
+
+def test_gunicorn_workers_share_one_count_through_redis(live_server, key, redis_prefix):
+    server = live_server(workers=2, INVX_RATE_LIMIT="5/minute", INVX_REDIS_URL=REDIS_URL,
+                         INVX_REDIS_KEY_PREFIX=redis_prefix)
+    url = f"{server.url}/sequences.json?api_key={key}"
+    # A new connection each time: either worker may answer.
+    statuses = [requests.get(url, timeout=5, headers={"Connection": "close"}).status_code
+                for _ in range(12)]
+    assert statuses == [200] * 5 + [429] * 7

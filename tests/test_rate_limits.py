@@ -5,7 +5,6 @@ import logging
 import uuid
 
 import pytest
-import redis
 
 from invx import rate_limits
 from invx.config import ConfigError, Settings
@@ -13,9 +12,8 @@ from invx.errors import RATE_LIMITED
 
 from .support.invoicexpress import create
 from .support.openapi import validate
+from .support.redis import REDIS_URL, redis_or_skip
 from .support.sequence_service import API, SALES, put_entry, put_series
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def _bearer(key):
@@ -165,26 +163,6 @@ def test_redis_down_is_retried_after_a_pause_and_warned_of_once_a_minute(caplog)
     assert len(caplog.records) == 2  # at 1000 s and 60 s later
 
 
-def _redis_or_skip():
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        pytest.skip(f"no Redis at {REDIS_URL} ({error}): the shared count is not tested")
-    return client
-
-
-@pytest.fixture
-def redis_prefix():
-    """A key prefix of this test's own in the machine's Redis; its keys removed after."""
-    client = _redis_or_skip()
-    prefix = f"invx-test-{uuid.uuid4().hex}"
-    yield prefix
-    for name in client.scan_iter(match=f"{prefix}:*"):
-        client.delete(name)
-    client.close()
-
-
 def test_two_apps_share_the_count_through_redis(other_app, key, redis_prefix):
     settings = {"rate_limit": "3/minute", "redis_url": REDIS_URL,
                 "redis_key_prefix": redis_prefix}
@@ -194,5 +172,5 @@ def test_two_apps_share_the_count_through_redis(other_app, key, redis_prefix):
     assert _sequences(one, key).status_code == 200
     _assert_429(_sequences(two, key))
     _assert_429(_sequences(one, key))
-    keys = list(_redis_or_skip().scan_iter(match=f"{redis_prefix}:*"))
+    keys = list(redis_or_skip().scan_iter(match=f"{redis_prefix}:*"))
     assert len(keys) == 1  # one counter: the account's
