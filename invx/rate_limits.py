@@ -38,7 +38,6 @@ class AccountLimits:
 
     def __init__(self, rate_limit, redis_url=None, key_prefix="invx", clock=time.monotonic):
         self.items = parse_many(rate_limit)
-        self.rate_limit = rate_limit
         self._clock = clock
         if redis_url:
             self.storage = RedisStorage(redis_url, key_prefix=key_prefix,

@@ -44,16 +44,20 @@ def _visible(account):
             .where(Series.account_id == account.id, VISIBLE))
 
 
+def series_page_query(account, limit, after=None):
+    """The query of up to ``limit`` of the account's series after ``after``, in order."""
+    query = _visible(account)
+    if after is not None:
+        query = query.where(tuple_(Series.created_at, Series.id) > tuple_(*after))
+    return query.order_by(Series.created_at, Series.id).limit(limit)
+
+
 def list_series(account, limit, after=None):
     """A page of the account's series, oldest first (by creation, then id); ``after`` is
     the (created_at, id) of the series the page starts after. Returns (series, that of the
     page's last series when more follow, or None). The index on (account, created_at, id)
     serves the query: a page reads ``limit`` + 1 rows, whatever the account's size."""
-    query = _visible(account)
-    if after is not None:
-        query = query.where(tuple_(Series.created_at, Series.id) > tuple_(*after))
-    page = db.session.scalars(query.order_by(Series.created_at, Series.id)
-                              .limit(limit + 1)).all()
+    page = db.session.scalars(series_page_query(account, limit + 1, after)).all()
     more = len(page) > limit
     page = page[:limit]
     return page, ((page[-1].created_at, page[-1].id) if more else None)

@@ -98,11 +98,7 @@ def _plan(app, account_id, after):
     """The database's plan of a page of series."""
     with app.app_context():
         account = db.session.get(Account, account_id)
-        query = series_domain._visible(account)
-        if after is not None:
-            from sqlalchemy import tuple_
-            query = query.where(tuple_(Series.created_at, Series.id) > tuple_(*after))
-        query = query.order_by(Series.created_at, Series.id).limit(21)
+        query = series_domain.series_page_query(account, 21, after)
         compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
         if POSTGRES_URL:
             # Whether the index can serve the page, whatever the tables' statistics say.
