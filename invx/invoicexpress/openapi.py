@@ -77,8 +77,8 @@ def _operations():
                         "type": "array", "items": _SEQUENCE}, pagination=PaginationSchema),
                         "A page of the sequences."),
                         "401": _UNAUTHORIZED,
-                        "404": {"description": "page or per_page is not a positive integer. "
-                                               "Empty body."}}},
+                        "404": {"description": "page or per_page is not a positive integer "
+                                               "(at most 18 digits). Empty body."}}},
             "post": {
                 "summary": "Create a sequence and register it with the Tax Authority",
                 "operationId": "createSequence",
