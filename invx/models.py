@@ -111,7 +111,7 @@ class Series(db.Model):
     # The primary key is (id, account): each account has its own space of series ids (what
     # entries refer to, so an entry's account is its series' account).
     __table_args__ = (UniqueConstraint("sequence_pk", "doc_type"),
-                      # A page of an account's series (migration 0008).
+                      # A page of an account's series (migration 0009).
                       Index("ix_series_account_id_created_at_id", "account_id", "created_at",
                             "id"))
 
