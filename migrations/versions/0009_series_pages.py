@@ -9,13 +9,13 @@ in one transaction, to be sorted). The new index replaces that one, which it cov
 On PostgreSQL the index is built CONCURRENTLY, so a large table keeps taking writes
 meanwhile; a build that failed half-way leaves an invalid index, dropped on the next try.
 
-Revision ID: 0009_series_pages
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-02
 """
 from alembic import op
 
-revision = "0009_series_pages"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
