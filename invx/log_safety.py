@@ -32,8 +32,16 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
+# Words one of the patterns above needs: a line without any (an access log line, most
+# lines) is left as it is without running them (11 µs a line otherwise, per request).
+_MARKERS = ("key", "bearer", "://", "password", "passwd", "secret")
+
+
 def redact(text):
     """``text`` with every secret it may hold masked."""
+    lowered = text.lower()
+    if not any(marker in lowered for marker in _MARKERS):
+        return text
     for pattern, replacement in _SECRETS:
         text = pattern.sub(replacement, text)
     return text
