@@ -8,6 +8,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -110,7 +111,8 @@ class Series(db.Model):
     __tablename__ = "series"
     # The primary key is (id, account): each account has its own space of series ids (what
     # entries refer to, so an entry's account is its series' account).
-    __table_args__ = (UniqueConstraint("sequence_pk", "doc_type"),
+    __table_args__ = (PrimaryKeyConstraint("id", "account_id"),
+                      UniqueConstraint("sequence_pk", "doc_type"),
                       # A page of an account's series (migration 0009).
                       Index("ix_series_account_id_created_at_id", "account_id", "created_at",
                             "id"))
@@ -121,9 +123,9 @@ class Series(db.Model):
     FINISHED = "finished"              # AT state F
     ANNULLED = "annulled"              # AT state N
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # a UUID
+    id: Mapped[str] = mapped_column(String(36))  # a UUID
     account_id: Mapped[int] = mapped_column(
-        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True, index=True)
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     # InvoiceXpress sub-series only: their sequence, document type and integer id (the
     # sequence id plus the type's offset).
     sequence_pk: Mapped[int | None] = mapped_column(

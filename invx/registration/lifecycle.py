@@ -131,8 +131,8 @@ def _close(account, serie, closed_as, operation, settings, refusal=None):
                 continue
             report.append((target.doc_type, outcome))
             if status is not None:
-                db.session.execute(update(Series).where(Series.id == target.series_id,
-                                                        Series.sequence_pk == sequence.pk)
+                db.session.execute(update(Series).where(Series.account_id == sequence.account_id,
+                                                        Series.id == target.series_id)
                                    .values(at_status=status))
                 db.session.commit()
         if not failed:

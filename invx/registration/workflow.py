@@ -47,6 +47,7 @@ class _Job:
     """One document type to register: plain data, safe to hand to a worker thread."""
 
     series_id: str
+    account_id: int
     doc_type: DocType
     registration: SeriesRegistration
     resume: bool  # registarSerie may have reached AT before: ask AT first
@@ -78,14 +79,14 @@ def register_pending(sequence, adapter, token, settings):
                                      settings.at_concurrency, stop_on_error=True):
         if isinstance(outcome, SeriesInfo):
             job.code = outcome.validation_code
-            _store(job.series_id, at_status=Series.REGISTERED, validation_code=job.code,
+            _store(job, at_status=Series.REGISTERED, validation_code=job.code,
                    registered_at=utcnow(), registered_by=adapter.name)
             renew_lease(pk, token, lease)
             db.session.commit()
             got.append(job)
         elif outcome is None:  # skipped after a failure: AT never saw it from us
             if not job.resume:  # but a resumed type, an attempt before may have sent
-                _store(job.series_id, register_sent_at=None)
+                _store(job, register_sent_at=None)
                 db.session.commit()
         else:
             _log_refusal(job, outcome)
@@ -96,7 +97,7 @@ def register_pending(sequence, adapter, token, settings):
     unknown = []
     for job, error in failed:
         if isinstance(error, TaxAuthorityError) and not error.outcome_unknown and not job.resume:
-            _store(job.series_id, register_sent_at=None)  # AT answered: it registered nothing
+            _store(job, register_sent_at=None)  # AT answered: it registered nothing
         else:
             unknown.append(job)
     db.session.commit()
@@ -108,7 +109,7 @@ def register_pending(sequence, adapter, token, settings):
 def _job(series, doc_type, serie, adapter, today):
     """What registering one type needs, as plain data: first number 1, start date today,
     processed by a certified program (PI), with the account's software certificate."""
-    return _Job(series.id, doc_type, SeriesRegistration(
+    return _Job(series.id, series.account_id, doc_type, SeriesRegistration(
         serie=serie, series_type=adapter.series_type, doc_class=doc_type.at_class,
         doc_type=doc_type.at_type, first_number=1, start_date=today,
         software_certificate=adapter.software_certificate, processing="PI"),
@@ -158,16 +159,16 @@ def _compensate(adapter, registered, unknown, workers):
                       reg.doc_class, reg.doc_type, getattr(outcome, "message", outcome))
             continue
         if outcome is not None:
-            _store(job.series_id, at_status=Series.ANNULLED, validation_code=outcome,
+            _store(job, at_status=Series.ANNULLED, validation_code=outcome,
                    registered_by=adapter.name)
             db.session.commit()
 
 
-def _store(series_id, **values):
-    # A series id is unique in its account only: a sub-series of a sequence is meant (an
-    # account's own series cannot be registered).
-    db.session.execute(update(Series).where(Series.id == series_id,
-                                            Series.sequence_pk.is_not(None)).values(**values)
+def _store(job, **values):
+    # A series id is unique in its account only (the primary key is the account's, then the
+    # id): the job's series is named by both.
+    db.session.execute(update(Series).where(Series.account_id == job.account_id,
+                                            Series.id == job.series_id).values(**values)
                        .execution_options(synchronize_session=False))
 
 

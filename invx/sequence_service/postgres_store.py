@@ -58,11 +58,16 @@ class PostgresStore:
     # the series as it is once the lock is granted, its sequence's "closing" included, and
     # the ids already used, one row each (an outer join: the series comes back alone when
     # there are none). $1 is the series' reference, $2 the key's digest, $3 the ids.
+    # ``account_id + 0``: the series is found by its id (or number_id) index, never by an
+    # index led by the account (``(account_id, created_at, id)``, for the series pages),
+    # which would read every series of the account to find one. A generic plan made while
+    # the table is small costs both the same, and PostgreSQL took the account's index
+    # (session 12: 0.6 times the throughput on 64 series after six runs of 5 s).
     # (S608: the names are this module's constants; every value is a parameter.)
     STATEMENTS = _prepared({
         **{f"lock_{column}": (f"""SELECT 1 FROM series
  WHERE {column} = $1
-   AND account_id = (SELECT id FROM accounts WHERE api_key_hash = $2)
+   AND account_id + 0 = (SELECT id FROM accounts WHERE api_key_hash = $2)
    FOR UPDATE""", ("ref", "digest")) for column in ("id", "number_id")},  # noqa: S608
         **{f"read_{column}": (f"""SELECT {
             ", ".join(f"s.{name}" for name in SERIES_COLUMNS)}, a.api_key_hash, q.closed_as,
@@ -78,7 +83,7 @@ class PostgresStore:
         "used": (f"SELECT {', '.join(EntryRow._fields)} FROM entries "  # noqa: S608
                  "WHERE id = ANY($1) AND account_id = $2", ("ids", "account")),
         "counter": ("UPDATE series SET last_number = $1, last_entry_id = $2, updated_at = $3 "
-                    "WHERE id = $4 AND account_id = $5", ()),
+                    "WHERE id = $4 AND account_id + 0 = $5", ()),
     })
     PREPARE = "; ".join(statement.prepare for statement in STATEMENTS.values())
     # The transaction begins with sequential scans ruled out, so that every plan of these
