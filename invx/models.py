@@ -113,9 +113,14 @@ class Series(db.Model):
     # entries refer to, so an entry's account is its series' account).
     __table_args__ = (PrimaryKeyConstraint("id", "account_id"),
                       UniqueConstraint("sequence_pk", "doc_type"),
-                      # A page of an account's series (migration 0009).
-                      Index("ix_series_account_id_created_at_id", "account_id", "created_at",
-                            "id"))
+                      # A page of an account's series, in (created_at, id) order: the ties of
+                      # a creation time are sorted, as they come (an incremental sort). Not
+                      # (account_id, created_at, id): with the id in it, PostgreSQL's plans
+                      # for "this account's series of this id" (the foreign key's check at
+                      # each entry written, made once per connection, often while the table
+                      # is small) took it over the primary key, and read every series of
+                      # the account to find one (session 12).
+                      Index("ix_series_account_id_created_at", "account_id", "created_at"))
 
     NOT_APPLICABLE = "not_applicable"  # not communicated to AT: code shown as N/A
     UNREGISTERED = "unregistered"      # relevant but without a code: N/D

@@ -55,8 +55,9 @@ def series_page_query(account, limit, after=None):
 def list_series(account, limit, after=None):
     """A page of the account's series, oldest first (by creation, then id); ``after`` is
     the (created_at, id) of the series the page starts after. Returns (series, that of the
-    page's last series when more follow, or None). The index on (account, created_at, id)
-    serves the query: a page reads ``limit`` + 1 rows, whatever the account's size."""
+    page's last series when more follow, or None). The index on (account, created_at) serves
+    the query: a page reads about ``limit`` + 1 rows, whatever the account's size (those of
+    one creation time sorted by id)."""
     page = db.session.scalars(series_page_query(account, limit + 1, after)).all()
     more = len(page) > limit
     page = page[:limit]

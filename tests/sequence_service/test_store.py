@@ -283,4 +283,16 @@ def test_a_batch_finds_its_series_by_its_id_not_by_its_account(app, key, series,
                                  {"ref": 17, "digest": hash_api_key(key)}),
                    _series_index(connection, statements["counter"],
                                  (1, None, datetime.datetime(2026, 1, 1), SALES, found.account_id)))
+        # The check of the foreign key from entries, at each entry written: PostgreSQL's own
+        # statement, planned once per connection.
+        connection.exec_driver_sql(
+            "PREPARE invx_test_fk(text, bigint) AS SELECT 1 FROM ONLY series x WHERE id = $1 "
+            "AND account_id = $2 FOR KEY SHARE OF x")
+        plan = connection.exec_driver_sql(
+            "EXPLAIN (FORMAT JSON) EXECUTE invx_test_fk(%s, %s)",
+            (SALES, found.account_id)).scalar()
+        foreign_key = next(node["Index Name"] for node in _plan_nodes(plan[0]["Plan"])
+                           if "Index Name" in node)
+        connection.exec_driver_sql("DEALLOCATE invx_test_fk")
     assert indexes == ("pk_series", "uq_series_number_id", "pk_series")
+    assert foreign_key == "pk_series"
