@@ -58,11 +58,13 @@ class PostgresStore:
     # the series as it is once the lock is granted, its sequence's "closing" included, and
     # the ids already used, one row each (an outer join: the series comes back alone when
     # there are none). $1 is the series' reference, $2 the key's digest, $3 the ids.
-    # ``account_id + 0``: the series is found by its id (or number_id) index, never by an
-    # index led by the account (``(account_id, created_at, id)``, for the series pages),
-    # which would read every series of the account to find one. A generic plan made while
-    # the table is small costs both the same, and PostgreSQL took the account's index
-    # (session 12: 0.6 times the throughput on 64 series after six runs of 5 s).
+    # ``account_id + 0``: a series is found by its id (or number_id) index, entries by
+    # their ids' index, never through another index that holds the account: entries'
+    # (series_id, account_id, number), which would read every entry of the table to find
+    # a few, or series' indexes led by the account. A generic plan made while the tables
+    # are small (a new database, not analysed yet) costs them all the same, and PostgreSQL
+    # took those (session 12: 0.3 to 0.6 times the throughput on 64 series after six runs
+    # of 5 s, the database's CPU per request growing as the entries did).
     # (S608: the names are this module's constants; every value is a parameter.)
     STATEMENTS = _prepared({
         **{f"lock_{column}": (f"""SELECT 1 FROM series
@@ -75,13 +77,13 @@ class PostgresStore:
   FROM series s
   JOIN accounts a ON a.id = s.account_id
   LEFT JOIN sequences q ON q.pk = s.sequence_pk
-  LEFT JOIN entries e ON e.account_id = s.account_id AND e.id = ANY($3)
+  LEFT JOIN entries e ON e.account_id + 0 = s.account_id AND e.id = ANY($3)
  WHERE s.{column} = $1 AND a.api_key_hash = $2
    AND (s.sequence_pk IS NULL OR q.state = '{Sequence.READY}')""",  # noqa: S608
                                   ("ref", "digest", "ids")) for column in ("id", "number_id")},
         # The ids of the requests taken once the lock was granted. $1 the ids, $2 the account.
         "used": (f"SELECT {', '.join(EntryRow._fields)} FROM entries "  # noqa: S608
-                 "WHERE id = ANY($1) AND account_id = $2", ("ids", "account")),
+                 "WHERE id = ANY($1) AND account_id + 0 = $2", ("ids", "account")),
         "counter": ("UPDATE series SET last_number = $1, last_entry_id = $2, updated_at = $3 "
                     "WHERE id = $4 AND account_id + 0 = $5", ()),
     })
