@@ -76,7 +76,9 @@ def _register_blueprints(app):
     app.register_blueprint(invoicexpress_bp)
     app.register_blueprint(sequence_service_bp)
     app.register_blueprint(openapi_bp)
+    app.before_request(request_body.refuse_too_large)
     app.after_request(request_body.close_unread)
+    app.after_request(_options_in_json)
 
 
 def _register_resume_check(app, settings):
@@ -95,6 +97,17 @@ def _register_resume_check(app, settings):
     check = PeriodicCheck(settings.resume_check_seconds, resume_interrupted)
     app.extensions[RESUME_CHECK] = check
     app.before_request(check.poke)
+
+
+def _options_in_json(response):
+    """Flask's automatic answer to OPTIONS (the Allow header, no body) is typed text/html:
+    every answer of invx is JSON."""
+    from flask import request
+
+    from .http import JSON_TYPE
+    if request.method == "OPTIONS":
+        response.content_type = JSON_TYPE
+    return response
 
 
 def _register_commands(app):

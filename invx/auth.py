@@ -192,7 +192,7 @@ def account_named_by_host(host, domain):
     host = (host or "").strip().lower()
     if host.startswith("["):
         return None  # an IPv6 literal
-    host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host  # any port, even a bad one
     host = host.rstrip(".")
     if not host.endswith("." + domain):
         return None

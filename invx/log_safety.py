@@ -15,10 +15,13 @@ _SECRETS = (
     # A private key in PEM, whole (before the newlines in it are escaped).
     (re.compile(r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?(-----END [A-Z0-9 ]*PRIVATE KEY-----"
                 r"|\Z)", re.DOTALL), "[redacted private key]"),
-    # ?api_key=... in a URL or a query string, also percent-encoded.
-    (re.compile(r"(api[_-]?key(?:=|%3D|[\"']?\s*:\s*[\"']?))[^&\s\"',;]*", re.IGNORECASE),
+    # ?api_key=... in a URL or a query string, also percent-encoded; access_token, token, key.
+    (re.compile(r"((?:api(?:[_-]|%5f)?key|access(?:[_-]|%5f)?token|token|key)(?:\s|%20)*"
+                r"(?:=|%3D|[\"']?\s*:\s*[\"']?)(?:\s|%20)*)[^&\s\"',;]*", re.IGNORECASE),
      r"\1" + MASK),
-    (re.compile(r"(bearer\s+)[^\s\"',;]+", re.IGNORECASE), r"\1" + MASK),
+    (re.compile(r"(bearer(?:\s+|\+|%20)+)[^\s\"',;/]+", re.IGNORECASE), r"\1" + MASK),
+    # A key in invx's own shape (40 hexadecimal digits), wherever it is quoted.
+    (re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{40}(?![0-9a-fA-F])"), MASK),
     # scheme://user:password@host
     (re.compile(r"(://[^/\s:@]*:)[^@\s/]*@"), r"\1" + MASK + "@"),
     # <wsse:Password ...>secret</wsse:Password>
@@ -34,13 +37,14 @@ _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 # Words one of the patterns above needs: a line without any (an access log line, most
 # lines) is left as it is without running them (11 µs a line otherwise, per request).
-_MARKERS = ("key", "bearer", "://", "password", "passwd", "secret")
+_MARKERS = ("key", "token", "bearer", "://", "password", "passwd", "secret")
+_HEX_KEY = re.compile(r"[0-9a-fA-F]{40}")
 
 
 def redact(text):
     """``text`` with every secret it may hold masked."""
     lowered = text.lower()
-    if not any(marker in lowered for marker in _MARKERS):
+    if not any(marker in lowered for marker in _MARKERS) and not _HEX_KEY.search(text):
         return text
     for pattern, replacement in _SECRETS:
         text = pattern.sub(replacement, text)
@@ -58,10 +62,20 @@ def safe_line(text):
     return escape_controls(redact(text))
 
 
+MAX_MESSAGE = 2000  # characters of a record's message; a client's long field is cut
+
+
 class SafeFormatter(logging.Formatter):
-    """A ``logging.Formatter`` whose every record is one line with no secret in it."""
+    """A ``logging.Formatter`` whose every record is one line with no secret in it, and
+    whose message is at most ``MAX_MESSAGE`` characters (a field a client sent, quoted in
+    a log line, cannot make that line a megabyte)."""
 
     def format(self, record):
+        message = record.getMessage()
+        if len(message) > MAX_MESSAGE:
+            record = logging.makeLogRecord({**record.__dict__, "args": None, "msg":
+                                            f"{message[:MAX_MESSAGE]}... "
+                                            f"({len(message) - MAX_MESSAGE} more characters)"})
         return safe_line(super().format(record))
 
 

@@ -37,6 +37,15 @@ def has_body(environ):
             or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower())
 
 
+def refuse_too_large():
+    """Before any view: a body declared larger than ``INVX_MAX_BODY_BYTES`` is 413, whether
+    or not the request's view would read it (a PUT of set_current.json does not)."""
+    length = request.content_length
+    if length is not None and length > config.current().max_body_bytes:
+        abandon_connection(request.environ)
+        raise RequestEntityTooLarge()
+
+
 def close_unread(response):
     """After a request: a body nobody read (the request was refused, or has no route) is
     not drained from a client that may never send it: the connection closes instead."""

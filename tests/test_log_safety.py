@@ -21,6 +21,14 @@ PEM = ("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjA
     f"postgresql://invx:{KEY}@db.example.com/invx",
     f"<wsse:Password Type=\"...#PasswordText\">{KEY}</wsse:Password>",
     f"secret_key={KEY}",
+    f"GET  /sequences.json?api%5Fkey={KEY} HTTP/1.1",  # a raw request line
+    f"GET /sequence/v1/series/Bearer+{KEY}",  # a decoded path
+    f"GET /sequence/v1/series/Bearer%20{KEY}",
+    f"/sequences.json&access_token={KEY}",
+    f"/sequences.json&api_key%20=%20{KEY}",
+    f"/x&token={KEY}",
+    f"/x&key={KEY}",
+    f"{KEY}( / HTTP/1.1",  # a bare key of invx's shape
 ])
 def test_secrets_are_masked(text):
     masked = redact(text)
@@ -82,3 +90,15 @@ def test_one_traceback_per_cause_per_period():
 def test_one_line_is_the_type_and_the_first_line():
     assert one_line(ValueError("first\nsecond")) == "ValueError: first"
     assert one_line(KeyError()) == "KeyError"
+
+
+def test_a_long_message_is_cut():
+    import io
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(SafeFormatter("%(message)s"))
+    handler.emit(logging.LogRecord("invx", logging.INFO, __file__, 1,
+                                   "refused serie %s", ("A" * 100_000,), None))
+    written = stream.getvalue()
+    assert len(written) < 2100
+    assert written.endswith(f"... ({len('refused serie ') + 100_000 - 2000} more characters)\n")

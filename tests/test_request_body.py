@@ -110,3 +110,21 @@ def test_a_chunked_body_within_the_limit_is_read_whole(live_server, es_key):
                             data=iter([body[:1000], body[1000:]]), timeout=5)  # chunked
     assert response.status_code == 200, response.text
     assert response.json()["meta"] == {"note": "y" * 3000}
+
+
+def test_a_declared_body_over_the_limit_is_413_even_where_it_is_not_read(app, client, key):
+    """PUT set_current.json reads no body: before, 1.1 MB of one was let through (200)."""
+    from tests.support.invoicexpress import create
+    create(client, key, "2026")  # the default
+    sequence = create(client, key, "2027").get_json()["sequence"]
+    response = client.put(f"/sequences/{sequence['id']}/set_current.json?api_key={key}",
+                          data=b"x" * (1024 * 1024 + 1))
+    assert response.status_code == 413
+    assert client.get(f"/sequences/{sequence['id']}.json?api_key={key}").get_json()[
+        "sequence"]["default_sequence"] == 0
+
+
+def test_options_is_answered_as_json(client):
+    response = client.options("/sequence/v1/keys")
+    assert response.content_type.startswith("application/json")
+    assert "GET" in response.headers["Allow"]

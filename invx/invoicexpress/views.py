@@ -23,7 +23,10 @@ pagination_schema = PaginationSchema()
 
 @bp.before_request
 def _authenticate():
-    account = authenticate(request.args.get("api_key"), request.host,
+    # The Host header as sent: Werkzeug's request.host falls back to the server's own name
+    # for a host with a port it cannot read (alpha.app.example.com:99999), which would
+    # name no account.
+    account = authenticate(request.args.get("api_key"), request.headers.get("Host", ""),
                            config.current().account_domain)
     if account is None:
         abort(401)

@@ -70,6 +70,8 @@ def test_accounts_see_only_their_own_sequences(client, make_account):
     ("ACME.app.invoicexpress.com:443", 200),
     ("acme.app.invoicexpress.com.", 200),
     ("other.app.invoicexpress.com", 401),  # an account that exists...
+    ("other.app.invoicexpress.com:99999", 401),  # a port Werkzeug cannot read
+    ("other.app.invoicexpress.com:", 401),
     ("nobody.app.invoicexpress.com", 401),  # ...and one that does not: the same answer
     ("x.acme.app.invoicexpress.com", 401),
     ("app.invoicexpress.com", 200),  # the domain itself names nobody
