@@ -117,15 +117,17 @@ def _plan_nodes(node):
         yield from _plan_nodes(child)
 
 
-def _series_index(connection, statement, parameters):
-    """The index the generic plan of ``statement`` reads series through."""
+def _index_read(connection, statement, parameters, table):
+    """The index through which the generic plan of ``statement`` (as a connection keeps
+    it from its sixth execution) reads ``table``."""
     name = statement.prepare.split()[1]
     connection.exec_driver_sql(f"DEALLOCATE {name}; {statement.prepare}; "
                                "SET LOCAL plan_cache_mode = force_generic_plan")
     plan = connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement.execute}",
                                       parameters).scalar()
-    return next(node.get("Index Name") for node in _plan_nodes(plan[0]["Plan"])
-                if node.get("Relation Name") == "series" and "Index Name" in node)
+    scan = next(node for node in _plan_nodes(plan[0]["Plan"])
+                if node.get("Relation Name") == table and node.get("Node Type") != "ModifyTable")
+    return next(node["Index Name"] for node in _plan_nodes(scan) if "Index Name" in node)
 
 
 @requires_postgres
@@ -140,12 +142,13 @@ def test_a_batch_finds_its_series_by_its_id_not_by_its_account(app, key, series,
     with app.app_context(), open_store() as store:
         found, _ = store.read(hash_api_key(key), ("id", SALES), [])  # its transaction
         connection = store.connection
-        indexes = (_series_index(connection, statements["lock_id"],
-                                 {"ref": SALES, "digest": hash_api_key(key)}),
-                   _series_index(connection, statements["lock_number_id"],
-                                 {"ref": 17, "digest": hash_api_key(key)}),
-                   _series_index(connection, statements["counter"],
-                                 (1, None, datetime.datetime(2026, 1, 1), SALES, found.account_id)))
+        indexes = (_index_read(connection, statements["lock_id"],
+                               {"ref": SALES, "digest": hash_api_key(key)}, "series"),
+                   _index_read(connection, statements["lock_number_id"],
+                               {"ref": 17, "digest": hash_api_key(key)}, "series"),
+                   _index_read(connection, statements["counter"],
+                               (1, None, datetime.datetime(2026, 1, 1), SALES, found.account_id),
+                               "series"))
         # The check of the foreign key from entries, at each entry written: PostgreSQL's own
         # statement, planned once per connection.
         connection.exec_driver_sql(
@@ -191,7 +194,7 @@ def test_on_a_new_database_a_batch_finds_entries_by_their_ids(tmp_path):
             found, _ = store.read(hash_api_key(key), ("id", SALES), [])
             connection = store.connection
             ids = [str(uuid.uuid4())]
-            indexes = {label: _entries_index(connection, statements[label], parameters)
+            indexes = {label: _index_read(connection, statements[label], parameters, "entries")
                        for label, parameters in (
                            ("read_id", {"ref": SALES, "digest": hash_api_key(key), "ids": ids}),
                            ("used", {"ids": ids, "account": found.account_id}))}
@@ -201,13 +204,3 @@ def test_on_a_new_database_a_batch_finds_entries_by_their_ids(tmp_path):
         drop_postgres_schema(schema)
     assert indexes == {"read_id": "uq_entries_id_account_id", "used": "uq_entries_id_account_id"}
 
-
-def _entries_index(connection, statement, parameters):
-    name = statement.prepare.split()[1]
-    connection.exec_driver_sql(f"DEALLOCATE {name}; {statement.prepare}; "
-                               "SET LOCAL plan_cache_mode = force_generic_plan")
-    plan = connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement.execute}",
-                                      parameters).scalar()
-    scan = next(node for node in _plan_nodes(plan[0]["Plan"])
-                if node.get("Relation Name") == "entries")
-    return next(node["Index Name"] for node in _plan_nodes(scan) if "Index Name" in node)
