@@ -69,6 +69,7 @@ def _register_blueprints(app):
 
     # A path with "//" is not found (JSON 404), not redirected with Werkzeug's HTML 308.
     app.url_map.merge_slashes = False
+    from .health import bp as health_bp
     from .invoicexpress.views import bp as invoicexpress_bp
     from .openapi import bp as openapi_bp
     from .sequence_service.views import bp as sequence_service_bp
@@ -76,6 +77,7 @@ def _register_blueprints(app):
     app.register_blueprint(invoicexpress_bp)
     app.register_blueprint(sequence_service_bp)
     app.register_blueprint(openapi_bp)
+    app.register_blueprint(health_bp)
     app.before_request(request_body.refuse_too_large)
     app.after_request(request_body.close_unread)
     app.after_request(_options_in_json)

@@ -21,7 +21,7 @@ MAY_IMPORT = {
 }
 # Flask itself (requests, the app, its config) only at the edge.
 FLASK_ALLOWED = {"invx", "invx.config", "invx.http", "invx.errors", "invx.openapi",
-                 "invx.extensions", "invx.commands", "invx.request_body"}
+                 "invx.extensions", "invx.commands", "invx.request_body", "invx.health"}
 
 
 def _modules():

@@ -1,0 +1,88 @@
+"""``GET /livez`` and ``GET /readyz``: is the process up, and can it serve (issue 19).
+
+Bodies in the health check response format (``application/health+json``, the IETF draft
+"Health Check Response Format for HTTP APIs"): ``status`` is ``pass`` or ``fail``, and
+``checks`` says what was looked at. Neither needs a key; neither is rate limited.
+
+- ``/livez`` does no I/O: 200 while the worker answers at all.
+- ``/readyz`` asks the database a trivial query (at most ``READY_TIMEOUT_MS`` on
+  PostgreSQL), and for the embedded SQLite database checks that its file can be written:
+  200 when both hold, 503 otherwise.
+"""
+import json
+import os
+import time
+from datetime import UTC, datetime
+
+from flask import Blueprint, Response
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from .extensions import db
+from .log_safety import one_line, redact
+
+bp = Blueprint("health", __name__)
+HEALTH_TYPE = "application/health+json"
+READY_TIMEOUT_MS = 2000
+
+
+def _answer(status, checks=None):
+    body = {"status": status}
+    if checks is not None:
+        body["checks"] = checks
+    response = Response(json.dumps(body), status=200 if status == "pass" else 503,
+                        content_type=HEALTH_TYPE)
+    response.headers["Cache-Control"] = "no-store"
+    if status != "pass":
+        response.headers["Retry-After"] = "1"
+    return response
+
+
+@bp.get("/livez")
+def livez():
+    return _answer("pass")
+
+
+@bp.get("/readyz")
+def readyz():
+    checks = {"database:responseTime": [_database_check()]}
+    if db.engine.dialect.name == "sqlite":
+        checks["database:writable"] = [_sqlite_writable()]
+    failed = any(check["status"] != "pass" for found in checks.values() for check in found)
+    return _answer("fail" if failed else "pass", checks)
+
+
+def _now():
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _database_check():
+    started = time.monotonic()
+    check = {"componentType": "datastore", "observedUnit": "ms", "time": _now()}
+    try:
+        with db.engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SET statement_timeout = {READY_TIMEOUT_MS}")
+            connection.execute(text("SELECT 1"))
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql("RESET statement_timeout")
+        check["status"] = "pass"
+    except SQLAlchemyError as error:
+        check.update(status="fail", output=redact(one_line(error.orig or error))[:200])
+    check["observedValue"] = round((time.monotonic() - started) * 1000, 1)
+    return check
+
+
+def _sqlite_writable():
+    path = db.engine.url.database
+    check = {"componentType": "datastore", "time": _now()}
+    if not path or path == ":memory:":
+        return {**check, "status": "pass"}
+    writable = (os.access(path, os.W_OK) if os.path.exists(path)
+                else os.access(os.path.dirname(path) or ".", os.W_OK))
+    # WAL mode writes beside the file too (-wal, -shm).
+    writable = writable and os.access(os.path.dirname(path) or ".", os.W_OK)
+    if writable:
+        return {**check, "status": "pass"}
+    return {**check, "status": "fail", "output": "the database file or its folder is not "
+            "writable by this process"}

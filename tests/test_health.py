@@ -1,0 +1,52 @@
+"""``/livez`` and ``/readyz`` (issue 19): health+json bodies, no key, 503 when the
+database cannot serve."""
+import os
+
+from invx import create_app
+from tests.support.settings import suite_settings
+
+HEALTH = "application/health+json"
+
+
+def test_livez_answers_without_a_key_and_without_io(client):
+    response = client.get("/livez")
+    assert response.status_code == 200
+    assert response.content_type == HEALTH
+    assert response.get_json() == {"status": "pass"}
+
+
+def test_readyz_passes_when_the_database_answers(app, client):
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.get_json()
+    assert response.content_type == HEALTH
+    body = response.get_json()
+    assert body["status"] == "pass"
+    check = body["checks"]["database:responseTime"][0]
+    assert check["status"] == "pass" and check["observedUnit"] == "ms"
+    assert check["observedValue"] >= 0
+
+
+def test_readyz_fails_with_503_when_the_database_is_unreachable():
+    app = create_app(suite_settings("postgresql://nobody:hunter2-password@127.0.0.1:1/none"))
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    body = response.get_json()
+    assert body["status"] == "fail"
+    check = body["checks"]["database:responseTime"][0]
+    assert check["status"] == "fail" and check["output"]
+    assert "hunter2" not in response.get_data(as_text=True)
+
+
+def test_readyz_checks_writability_with_the_process_rights(tmp_path, monkeypatch):
+    """What the process may not write fails the check (os.access is asked; as root, as CI
+    runs, chmod could not take the right away)."""
+    import flask_migrate
+    app = create_app(suite_settings(f"sqlite:///{tmp_path}/w.sqlite3"))
+    with app.app_context():
+        flask_migrate.upgrade()
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    writable = response.get_json()["checks"]["database:writable"][0]
+    assert writable["status"] == "fail" and "not writable" in writable["output"]
