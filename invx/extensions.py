@@ -35,6 +35,8 @@ def init_extensions(app, settings):
     options = {"pool_pre_ping": True, "hide_parameters": True}
     if not _in_memory(uri):  # an in-memory database is one shared connection
         options["pool_size"] = settings.db_pool_size
+    if make_url(uri).get_backend_name() == "postgresql":
+        options["connect_args"] = {"connect_timeout": settings.db_connect_timeout}
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
         **options, **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})}
     db.init_app(app)

@@ -50,3 +50,29 @@ def test_readyz_checks_writability_with_the_process_rights(tmp_path, monkeypatch
     assert response.status_code == 503
     writable = response.get_json()["checks"]["database:writable"][0]
     assert writable["status"] == "fail" and "not writable" in writable["output"]
+
+
+def test_readyz_fails_in_time_when_the_database_host_is_silent():
+    """A host that takes the connection but never answers (down, or a firewall): libpq's
+    connect_timeout (INVX_DB_CONNECT_TIMEOUT) bounds the wait."""
+    import socket
+    import time
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel completes the handshake; nothing ever answers
+    port = silent.getsockname()[1]
+    # Without the timeout the test would wait for good: the host "comes back" after 12 s.
+    import threading
+    release = threading.Timer(12, silent.close)
+    release.start()
+    try:
+        app = create_app(suite_settings(f"postgresql://nobody@127.0.0.1:{port}/none",
+                                        db_connect_timeout=1))
+        started = time.monotonic()
+        response = app.test_client().get("/readyz")
+        waited = time.monotonic() - started
+    finally:
+        release.cancel()
+        silent.close()
+    assert response.status_code == 503
+    assert waited < 10  # without the timeout: as long as the kernel keeps trying
