@@ -16,7 +16,7 @@ import time
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from . import config
 from .extensions import db
@@ -66,21 +66,6 @@ def hash_api_key(key):
 def key_digest(key):
     """The digest a well-formed key is stored under, or None for a malformed one."""
     return hash_api_key(key) if is_valid_api_key(key) else None
-
-
-def upgrade_legacy_key(key):
-    """If ``key`` is stored under its old, unkeyed digest, store it keyed; True if so."""
-    secret_key = config.current().secret_key
-    if not secret_key or not is_valid_api_key(key):
-        return False
-    legacy = legacy_digest(key)
-    # Read first: a made-up key (the usual case here) costs a lookup, never a write.
-    if db.session.scalar(select(Account.id).where(Account.api_key_hash == legacy)) is None:
-        return False
-    changed = db.session.execute(update(Account).where(Account.api_key_hash == legacy)
-                                 .values(api_key_hash=keyed_digest(legacy, secret_key)))
-    db.session.commit()
-    return changed.rowcount == 1
 
 
 def bearer_key(authorization):

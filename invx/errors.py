@@ -194,6 +194,7 @@ def _handle_unexpected(error):
 # request changed nothing (its transaction is rolled back), so the client may simply retry.
 DATABASE_UNAVAILABLE = (OperationalError, PoolTimeout)
 RETRY_AFTER_SECONDS = "1"
+DATABASE_UNAVAILABLE_MESSAGE = "The database is unreachable or busy. Retry in a moment."
 
 
 def database_unavailable(error):
@@ -214,7 +215,7 @@ def _handle_database_unavailable(error):
     log.error("database unavailable on %s %s: %s", request.method, request.path,
               one_line(error), exc_info=tracebacks.exc_info(error))
     response = _server_failure(503, "unavailable",
-                               "The database is unreachable or busy. Retry in a moment.")
+                               DATABASE_UNAVAILABLE_MESSAGE)
     response.headers["Retry-After"] = RETRY_AFTER_SECONDS
     return response
 
@@ -242,7 +243,7 @@ class LastResort:
 def _last_resort_answer(path, error):
     if database_unavailable(error):
         status, code, message = ("503 Service Unavailable", "unavailable",
-                                 "The database is unreachable or busy. Retry in a moment.")
+                                 DATABASE_UNAVAILABLE_MESSAGE)
     else:
         status, code, message = "500 Internal Server Error", "internal", "Something went wrong."
     if not path.startswith("/sequence/"):

@@ -76,10 +76,7 @@ def abandon_connection(environ):
 
 def _read_now(environ, settings):
     limit = settings.max_body_bytes
-    length = request.content_length
-    if length is not None and length > limit:
-        abandon_connection(environ)
-        raise RequestEntityTooLarge()
+    length = request.content_length  # not over the limit: refuse_too_large saw to it
     if not has_body(environ):
         return b""
     expected = limit + 1 if length is None else length

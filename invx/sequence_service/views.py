@@ -12,7 +12,6 @@ from ..auth import (
     bearer_key,
     key_digest,
     key_gate,
-    upgrade_legacy_key,
 )
 from ..http import ascii_integer, json_response
 from ..json_text import load_json
@@ -129,7 +128,9 @@ def create_entry(series_ref, entry_id):
         view, entry = issuing.issue_entry(digest, series_ref, entry_id, body["meta"],
                                           body["sig"], secret_key)
     except errors.ApiUnauthorized:
-        if not upgrade_legacy_key(_request_key()):  # a key stored before migration 0007
+        # The key's keyed digest is unknown: account_for_key converts it if it is stored as
+        # it was before migration 0007, and the entry is tried again under the new digest.
+        if account_for_key(_request_key()) is None:
             raise
         view, entry = issuing.issue_entry(_request_digest(), series_ref, entry_id, body["meta"],
                                           body["sig"], secret_key)
