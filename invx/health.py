@@ -7,7 +7,10 @@ Bodies in the health check response format (``application/health+json``, the IET
 - ``/livez`` does no I/O: 200 while the worker answers at all.
 - ``/readyz`` asks the database a trivial query (at most ``READY_TIMEOUT_MS`` on
   PostgreSQL), and for the embedded SQLite database checks that its file can be written:
-  200 when both hold, 503 otherwise.
+  200 when both hold, 503 otherwise. Each Tax Authority this process has called shows as a
+  ``tax_authority:reachable`` check: ``warn`` when its last call found it unreachable
+  (``pass`` otherwise). AT is never a reason to be not ready: numbering does not need it,
+  and taking every worker out of service because AT is down would only add an outage.
 """
 import json
 import os
@@ -19,7 +22,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from .extensions import db
-from .log_safety import one_line, redact
+from .log_safety import one_line, redact, safe_line
+from .tax_authority import reachability
 
 bp = Blueprint("health", __name__)
 HEALTH_TYPE = "application/health+json"
@@ -30,10 +34,10 @@ def _answer(status, checks=None):
     body = {"status": status}
     if checks is not None:
         body["checks"] = checks
-    response = Response(json.dumps(body), status=200 if status == "pass" else 503,
+    response = Response(json.dumps(body), status=503 if status == "fail" else 200,
                         content_type=HEALTH_TYPE)
     response.headers["Cache-Control"] = "no-store"
-    if status != "pass":
+    if status == "fail":
         response.headers["Retry-After"] = "1"
     return response
 
@@ -48,8 +52,12 @@ def readyz():
     checks = {"database:responseTime": [_database_check()]}
     if db.engine.dialect.name == "sqlite":
         checks["database:writable"] = [_sqlite_writable()]
-    failed = any(check["status"] != "pass" for found in checks.values() for check in found)
-    return _answer("fail" if failed else "pass", checks)
+    seen = [_tax_authority_check(seen) for seen in reachability.last_seen().values()]
+    if seen:
+        checks["tax_authority:reachable"] = seen
+    statuses = {check["status"] for found in checks.values() for check in found}
+    return _answer("fail" if "fail" in statuses else "warn" if "warn" in statuses else "pass",
+                   checks)
 
 
 def _now():
@@ -86,3 +94,12 @@ def _sqlite_writable():
         return {**check, "status": "pass"}
     return {**check, "status": "fail", "output": "the database file or its folder is not "
             "writable by this process"}
+
+
+def _tax_authority_check(seen):
+    check = {"componentId": seen.adapter, "componentType": "system",
+             "time": seen.at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+             "status": "pass" if seen.reachable else "warn"}
+    if not seen.reachable:
+        check["output"] = safe_line(f"{seen.operation}: {seen.detail}")[:200]
+    return check

@@ -2,6 +2,8 @@
 database cannot serve."""
 import os
 
+import pytest
+
 from invx import create_app
 from tests.support.settings import suite_settings
 
@@ -76,3 +78,54 @@ def test_readyz_fails_in_time_when_the_database_host_is_silent():
         silent.close()
     assert response.status_code == 503
     assert waited < 10  # without the timeout: as long as the kernel keeps trying
+
+
+def test_a_tax_authority_found_unreachable_is_a_warning_not_unready(client):
+    """AT down: /readyz still 200 (numbering does not need AT), status warn, with why."""
+    from invx.tax_authority import reachability
+    try:
+        reachability.note("at", "registarSerie", False, "AT did not answer in time")
+        response = client.get("/readyz")
+        assert response.status_code == 200 and "Retry-After" not in response.headers
+        body = response.get_json()
+        assert body["status"] == "warn"
+        (check,) = body["checks"]["tax_authority:reachable"]
+        assert check["componentId"] == "at" and check["status"] == "warn"
+        assert check["output"] == "registarSerie: AT did not answer in time"
+        reachability.note("at", "consultarSeries", True)
+        body = client.get("/readyz").get_json()
+        assert body["status"] == "pass"
+        assert body["checks"]["tax_authority:reachable"][0]["status"] == "pass"
+    finally:
+        reachability.forget()
+
+
+def test_the_audited_adapter_tells_what_it_found(app):
+    """A timeout marks AT unreachable; a refusal (AT answered) marks it reachable."""
+    from invx.tax_authority import reachability
+    from invx.tax_authority.audit import AuditedTaxAuthority
+    from invx.tax_authority.base import InvalidRequestError, UnavailableError
+
+    class Failing:
+        name, has_credentials, software_certificate, series_type = "at", True, None, "N"
+
+        def __init__(self, error):
+            self.error = error
+
+        def query_series(self, *args):
+            raise self.error
+
+    from invx.accounts import create_account
+    from invx.extensions import db
+    with app.app_context():
+        account_id = create_account("reach", "PT", "503504564")[0].id
+        db.session.commit()  # the audit log writes on connections of its own
+        try:
+            for error, reachable in ((UnavailableError("no answer", outcome_unknown=True), False),
+                                     (InvalidRequestError("refused", code=4001), True)):
+                audited = AuditedTaxAuthority(Failing(error), account_id, db.engine, "off")
+                with pytest.raises(type(error)):
+                    audited.query_series("A")
+                assert reachability.last_seen()["at"].reachable is reachable
+        finally:
+            reachability.forget()

@@ -13,7 +13,7 @@ import time
 from sqlalchemy import update
 
 from ..models import AtCall, utcnow
-from . import transaction_guard
+from . import reachability, transaction_guard
 from .base import SUCCESS_CODES, SeriesInfo, TaxAuthority, TaxAuthorityError, UnavailableError
 
 log = logging.getLogger(__name__)
@@ -54,12 +54,15 @@ class AuditedTaxAuthority(TaxAuthority):
             result = call()
         except TaxAuthorityError as error:
             outcome = "refused" if error.code and 4000 <= error.code < 5000 else "error"
+            reachability.note(self.name, operation, not isinstance(error, UnavailableError),
+                              error.message[:200])
             row.update(outcome=outcome, result_code=error.code, message=error.message[:2000])
             raise
         except Exception as error:
             row.update(outcome="error", message=f"invx: {error.__class__.__name__}")
             raise
         else:
+            reachability.note(self.name, operation, True)
             row.update(outcome="ok", result_code=SUCCESS_CODES[operation],
                        validation_code=_code_of(result))
             return result
