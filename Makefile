@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 INSTANCE := $(or $(INVX_INSTANCE_PATH),instance)
 
-.PHONY: install run test lint bench profile clean
+.PHONY: install run test lint bench profile clean docs-check
 
 install: $(STAMP)
 
@@ -30,6 +30,10 @@ bench: install
 
 profile: install
 	$(BIN)/python -m bench.profile $(PROFILE_ARGS)
+
+# The README's shell examples, in order, against a fresh instance (tests/docs/readme_check.py).
+docs-check: install
+	$(BIN)/python -m tests.docs.readme_check
 
 lint: install
 	$(BIN)/ruff check invx tests migrations bench wsgi.py gunicorn.conf.py

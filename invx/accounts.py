@@ -11,6 +11,7 @@ from .models import Account, Sequence, Series, utcnow
 from .portugal.nif import PORTUGAL, is_valid_nif
 from .tax_authority import ADAPTERS
 from .tax_authority.base import ConfigurationError
+from .tax_authority.sandbox import forget_codes
 
 # Account names are host labels: the ACCOUNT in ACCOUNT.app.invoicexpress.com.
 NAME_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
@@ -108,7 +109,8 @@ def set_tax_authority(name, adapter, secret_key=None, **options):
     ``options`` (for ``at``: endpoint, username, password, public_key, client_cert,
     client_key, software_certificate, series_type) and seals their secrets.
 
-    Leaving the sandbox turns its made-up codes back into N/D, to be registered for real.
+    Leaving the sandbox turns its made-up codes back into N/D, to be registered for real,
+    and the sandbox forgets them, so that back on it they are registered anew.
     Returns the account and how many codes were so reset.
     """
     account = find_account(name)
@@ -123,10 +125,11 @@ def set_tax_authority(name, adapter, secret_key=None, **options):
         raise AccountError(str(error)) from None
     reset = 0
     if account.tax_authority == "sandbox" and adapter != "sandbox":
+        made_up = (Series.account_id == account.id, Series.registered_by == "sandbox",
+                   Series.at_status == Series.REGISTERED)
+        forget_codes(account.fiscal_id, select(Series.validation_code).where(*made_up))
         reset = db.session.execute(
-            update(Series).where(Series.account_id == account.id,
-                                 Series.registered_by == "sandbox",
-                                 Series.at_status == Series.REGISTERED)
+            update(Series).where(*made_up)
             .values(at_status=Series.UNREGISTERED, validation_code=None, registered_by=None,
                     register_sent_at=None, registered_at=None)
             .execution_options(synchronize_session=False)).rowcount

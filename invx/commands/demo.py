@@ -69,12 +69,14 @@ def ensure_local_secret_key():
 
 
 def _unused_serie(account):
+    """DEMO, DEMO-2...: never a serie the README's examples create (2026, 2027), so a
+    newcomer may run both this curl and the README's, in any order."""
     taken = set(db.session.scalars(select(Sequence.serie_key).where(
         Sequence.account_id == account.id)))
-    candidate, n = "2026", 1
+    candidate, n = "DEMO", 1
     while candidate.lower() in taken:
         n += 1
-        candidate = f"2026-{n}"
+        candidate = f"DEMO-{n}"
     return candidate
 
 

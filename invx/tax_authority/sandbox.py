@@ -9,7 +9,7 @@ import secrets
 import time
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Date, String, UniqueConstraint, select
+from sqlalchemy import BigInteger, Date, String, UniqueConstraint, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -75,6 +75,20 @@ def new_code():
 
 def is_sandbox_code(code):
     return bool(code) and code.startswith(CODE_PREFIX)
+
+
+def forget_codes(nif, codes):
+    """Forget the sandbox's registrations of ``nif`` whose code is among ``codes`` (a
+    select of validation codes), in the caller's transaction.
+
+    An account leaving the sandbox turns its made-up codes back into N/D; the sandbox must
+    forget them too, or, once the account is back on it, every one of those types is
+    refused as already registered (4001, so 002) and stays N/D for good.
+    """
+    return db.session.execute(
+        delete(SandboxSeries).where(SandboxSeries.nif == nif,
+                                    SandboxSeries.validation_code.in_(codes))
+        .execution_options(synchronize_session=False)).rowcount
 
 
 def _now():

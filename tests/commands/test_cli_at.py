@@ -118,6 +118,23 @@ def test_moving_from_the_sandbox_to_at_turns_sandbox_codes_into_real_ones(
     assert registered["current_invoice_validation_code"] == at_codes(fake_at)["FT"]
 
 
+def test_back_on_the_sandbox_the_reset_types_are_registered_again(
+        client, invx, make_account, key_file, fake_at):
+    key = make_account(tax_authority="sandbox")
+    sequence = client.post(f"/sequences.json?api_key={key}",
+                           json={"sequence": {"serie": "2026"}}).get_json()["sequence"]
+    first = sequence["current_invoice_validation_code"]
+    set_at(invx, key_file, fake=fake_at)
+    result = invx("accounts", "set-tax-authority", "acme", "--adapter", "sandbox")
+    assert result.exit_code == 0, result.output
+    response = client.put(f"/sequences/{sequence['id']}/register.json?api_key={key}")
+    assert response.status_code == 200, response.get_json()
+    (registered,) = response.get_json()["sequences"]
+    assert registered["current_invoice_validation_code"].startswith("SBX")
+    assert registered["current_invoice_validation_code"] != first
+    assert "N/D" not in registered.values()
+
+
 def test_foreign_accounts_take_no_tax_authority(invx, make_account):
     make_account("shop-es", country="ES", fiscal_id="B12345678", tax_authority="none")
     result = invx("accounts", "set-tax-authority", "shop-es", "--adapter", "sandbox")
