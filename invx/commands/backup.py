@@ -92,7 +92,7 @@ def export(account, output, force):
     except accounts_domain.AccountError as error:
         raise NotFound(str(error)) from None
     if output == "-":
-        _export(account_id, click.get_text_stream("stdout").write)
+        _export(account_id, sys.stdout.write)
         return
     try:
         check_target(output, force, "invx-export.jsonl")
