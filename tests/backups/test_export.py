@@ -1,6 +1,7 @@
 """``invx export``: an account as JSON lines, every kind of row, never a secret, streamed."""
 import json
 import sys
+import time
 import tracemalloc
 import uuid
 from datetime import timedelta
@@ -172,3 +173,30 @@ def test_entries_are_read_through_a_server_side_cursor_on_postgresql(app, client
         finally:
             event.remove(db.engine, "before_cursor_execute", note)
     assert streamed == [True]
+
+
+def test_the_export_is_one_snapshot_that_keeps_no_writer_waiting(app, client, es_key):
+    """An entry issued once the export has begun answers at once (on SQLite the export
+    takes no write lock) and is not in it (every line is of the same moment)."""
+    auth = {"Authorization": f"Bearer {es_key}"}
+    put_series(client, auth)
+    first = put_entry(client, auth).get_json()["id"]
+    issued, written = [], []
+
+    def write(line):
+        written.append(json.loads(line))
+        if not issued:
+            started = time.monotonic()
+            response = put_entry(client, auth)
+            issued.append((response.status_code, time.monotonic() - started,
+                           response.get_json()["id"]))
+
+    with app.app_context():
+        account_id = db.session.scalar(select(Account.id).where(Account.name == "acme-es"))
+        with export_module.snapshot(db.engine) as session:
+            export_module.export_account(session, account_id, write, LEASE)
+    status, seconds, later = issued[0]
+    assert status == 200 and seconds < 5
+    entries = [row["id"] for row in written if row["type"] == "entry"]
+    assert entries == [first] and later not in entries
+    assert next(row for row in written if row["type"] == "series")["last_number"] == 1
