@@ -75,9 +75,7 @@ def export_account(session, account_id, write, lease, progress=None):
     for series in _stream(session, select(Series).where(Series.account_id == account_id)
                           .order_by(Series.created_at, Series.id)):
         writer(rows.series_row(series, sequences.get(series.sequence_pk)))
-        for entry in _stream(session, select(Entry).where(
-                Entry.series_id == series.id, Entry.account_id == account_id)
-                .order_by(Entry.number)):
+        for entry in _entries(session, series):
             writer(rows.entry_row(series, entry))
     now = utcnow()
     for call in _stream(session, select(AtCall).where(AtCall.account_id == account_id)
@@ -90,6 +88,17 @@ def export_account(session, account_id, write, lease, progress=None):
 
 def _stream(session, statement):
     return session.scalars(statement.execution_options(yield_per=YIELD_PER))
+
+
+def _entries(session, series):
+    """The series' entries by number, as rows of the table: building ORM objects made an
+    export of 200,000 entries take 1.5 to 2 times as long (33-38 s against 18-27 s on a
+    busy machine, session 13)."""
+    table = Entry.__table__
+    return session.execute(
+        select(table).where(table.c.series_id == series.id,
+                            table.c.account_id == series.account_id)
+        .order_by(table.c.number).execution_options(yield_per=YIELD_PER))
 
 
 def _expected_rows(session, account_id):

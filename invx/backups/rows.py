@@ -50,11 +50,12 @@ def series_row(series, sequence_id):
 
 
 def entry_row(series, entry):
-    """An entry of ``series``: the one place an entry becomes JSON in an export (the
-    SAF-T fields of issue 22 go here)."""
+    """An entry of ``series`` (an Entry, or a row of its table): the one place an entry
+    becomes JSON in an export (the SAF-T fields of issue 22 go here)."""
+    sigs = [entry.sig] + ([entry.client_sig] if entry.client_sig else [])
     return {"type": "entry", "id": entry.id, "series_id": entry.series_id,
             "number": entry.number, "code": entry.code, "atcud": atcud_of(series, entry),
-            "previous_id": entry.previous_id, "meta": entry.meta or {}, "sigs": entry.sigs,
+            "previous_id": entry.previous_id, "meta": entry.meta or {}, "sigs": sigs,
             "created_at": _time(entry.created_at), "updated_at": _time(entry.updated_at)}
 
 
