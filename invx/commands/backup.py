@@ -1,6 +1,7 @@
 """``invx backup`` (the embedded database, copied online) and ``invx export`` (an account as
 JSON lines)."""
 import contextlib
+import os
 import sys
 
 import click
@@ -92,7 +93,12 @@ def export(account, output, force):
     except accounts_domain.AccountError as error:
         raise NotFound(str(error)) from None
     if output == "-":
-        _export(account_id, sys.stdout.write)
+        try:
+            _export(account_id, sys.stdout.write)
+            sys.stdout.flush()
+        except BrokenPipeError:  # `invx export acme | head`: the reader has had enough
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise click.exceptions.Exit(1) from None
         return
     try:
         check_target(output, force, "invx-export.jsonl")

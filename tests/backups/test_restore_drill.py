@@ -102,7 +102,7 @@ def _fresh_database():
 @requires_postgres
 def test_postgresql_dump_while_issuing_restores_and_verifies(tmp_path):
     schema = create_postgres_schema()
-    app = migrated_app(postgres_schema_url(schema), tmp_path)
+    app, writer = migrated_app(postgres_schema_url(schema), tmp_path), None
     try:
         writer = EntryWriter(app, populate(app))
         writer.start()
@@ -124,6 +124,9 @@ def test_postgresql_dump_while_issuing_restores_and_verifies(tmp_path):
                 with restored.app_context():
                     db.engine.dispose()
     finally:
+        if writer is not None:
+            writer.stopped.set()
+            writer.join(timeout=30)
         with app.app_context():
             db.engine.dispose()
         drop_postgres_schema(schema)
