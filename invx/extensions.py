@@ -20,6 +20,11 @@ NAMING_CONVENTION = {
 MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                           "migrations")
 
+# An execution option of a connection that only reads: on SQLite its transaction begins with
+# a plain (deferred) BEGIN, a snapshot that takes no write lock, instead of BEGIN IMMEDIATE
+# (``invx export`` reads a whole account so, while the server goes on writing).
+READ_ONLY = "invx_read_only"
+
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 migrate = Migrate(render_as_batch=True, compare_type=True)
 log = logging.getLogger(__name__)
@@ -75,7 +80,8 @@ def configure_sqlite(engine):
     WAL lets readers run beside a writer; ``BEGIN IMMEDIATE`` takes the write lock at the
     start of every transaction, so a read-then-write never fails half-way with "database is
     locked" and the counters of later issues are written atomically; the busy timeout makes
-    a second writer wait instead of failing.
+    a second writer wait instead of failing. A connection given the ``READ_ONLY`` execution
+    option begins its transactions with a plain BEGIN: a read snapshot, no write lock.
     """
     if engine.dialect.name != "sqlite":
         return
@@ -91,4 +97,5 @@ def configure_sqlite(engine):
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")

@@ -18,6 +18,7 @@ MAY_IMPORT = {
                                   "request_body"},
     "invoicexpress": SHARED | {"errors", "auth", "http", "config", "rate_limits", "request_body",
                                "registration", "tax_authority"},
+    "backups": SHARED | {"sequence_service", "tax_authority"},
 }
 # Flask itself (requests, the app, its config) only at the edge.
 FLASK_ALLOWED = {"invx", "invx.config", "invx.http", "invx.errors", "invx.openapi",

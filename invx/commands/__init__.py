@@ -3,6 +3,7 @@ from flask.cli import FlaskGroup
 
 from .accounts import accounts_cli
 from .at_log import at_log
+from .backup import backup, export
 from .demo import demo
 from .fake_at import fake_at_command
 from .keys import keys_cli
@@ -14,7 +15,7 @@ from .verify import verify
 def register_commands(app):
     """Add invx's commands to ``app.cli`` (create_app does)."""
     for command in (accounts_cli, sequences_cli, registrations_cli, at_log, fake_at_command,
-                    keys_cli, verify, demo):
+                    keys_cli, verify, demo, backup, export):
         app.cli.add_command(command)
 
 
