@@ -18,6 +18,7 @@ from flask import Blueprint, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from . import instruments
 from .extensions import db
 from .log_safety import one_line, redact
 
@@ -35,6 +36,7 @@ def _answer(status, checks=None):
     response.headers["Cache-Control"] = "no-store"
     if status != "pass":
         response.headers["Retry-After"] = "1"
+        instruments.unavailable("not_ready")
     return response
 
 
