@@ -22,6 +22,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
     multiprocess,
+    values,
 )
 
 # The ``_created`` series a counter gets in one process only: the same output either way.
@@ -126,6 +127,12 @@ def rate_limited(api):
 
 def unavailable(cause):
     UNAVAILABLE.labels(cause).inc()
+
+
+def counted_apart(directory):
+    """Whether this process counts on its own although ``directory`` (the workers' metrics
+    folder) is set: prometheus_client was imported before it was."""
+    return directory is not None and values.ValueClass is values.MutexValue
 
 
 def exposition(directory=None):

@@ -19,6 +19,7 @@ prometheus_client (through ``instruments``) only inside its functions.
 """
 import glob
 import hmac
+import logging
 import os
 import shutil
 import tempfile
@@ -28,6 +29,7 @@ from flask import Blueprint, Response, abort, request
 
 from . import config
 
+log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)
 STARTED = "invx.metrics.started"  # the request's start (perf_counter), in its WSGI environ
 TEMPORARY_PREFIX = "invx-metrics-"
@@ -36,8 +38,12 @@ _made = []  # the temporary folder on_starting made, which on_exit removes
 
 def register(app):
     """Count and time every request, and serve ``/metrics``."""
-    from .instruments import RequestMetrics
+    from .instruments import RequestMetrics, counted_apart
 
+    if counted_apart(config.metrics_directory()):
+        log.error("prometheus_client was loaded before PROMETHEUS_MULTIPROC_DIR was set "
+                  "(gunicorn's preload_app?): /metrics shows one worker's counts only; "
+                  "unset preload_app")
     measured = RequestMetrics()
 
     def start():

@@ -153,3 +153,12 @@ def test_gunicorn_config_does_not_load_prometheus_client_in_the_master():
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                             text=True, timeout=60, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_a_worker_that_would_count_alone_says_so(monkeypatch, caplog, other_app, tmp_path):
+    """The test process loaded prometheus_client without the folder, as a worker forked
+    from a master that preloaded the app would have."""
+    monkeypatch.setattr(config, "metrics_directory", lambda: str(tmp_path))
+    with caplog.at_level(logging.ERROR, logger="invx.metrics"):
+        other_app()
+    assert "/metrics shows one worker's counts only" in caplog.text
