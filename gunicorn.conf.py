@@ -3,7 +3,7 @@ INVX_WORKER_CONNECTIONS, INVX_THREADS, and INVX_DATABASE_URL (which picks the wo
 import multiprocessing
 import os
 
-from invx import serving
+from invx import metrics, serving
 
 wsgi_app = "wsgi:app"
 bind = os.environ.get("INVX_BIND") or f"127.0.0.1:{os.environ.get('PORT', '8000')}"
@@ -59,3 +59,9 @@ def post_fork(server, worker):
         # worker's one thread (and every request in it).
         from psycogreen.gevent import patch_psycopg
         patch_psycopg()
+
+
+# prometheus_client's multiprocess mode: the workers' metrics folder (invx/metrics.py).
+on_starting = metrics.on_starting
+child_exit = metrics.child_exit
+on_exit = metrics.on_exit

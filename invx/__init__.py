@@ -3,7 +3,7 @@ import logging
 
 from flask import Flask
 
-from . import config
+from . import config, metrics
 
 RESUME_CHECK = "invx.resume"  # the app's PeriodicCheck in ``app.extensions``, when on
 
@@ -23,6 +23,7 @@ def create_app(settings=None, **flask_config):
     _register_logging(app, settings)
     _register_extensions(app, settings)
     _register_errors(app)
+    metrics.register(app)  # first of the request hooks: it times what the others do
     _register_blueprints(app)
     _register_commands(app)
     _register_resume_check(app, settings)

@@ -86,6 +86,19 @@ def _domain(name, value):
     return domain
 
 
+MIN_TOKEN_LENGTH = 16
+
+
+def _token(name, value):
+    """A bearer token: printable ASCII without spaces, long enough not to be guessed. The
+    error never shows it (it is a secret)."""
+    if len(value) < MIN_TOKEN_LENGTH or not re.fullmatch(r"[\x21-\x7e]+", value):
+        raise ConfigError(f"{PREFIX}{name} must be at least {MIN_TOKEN_LENGTH} printable "
+                          "ASCII characters without spaces, such as the output of "
+                          "`openssl rand -hex 32`")
+    return value
+
+
 def check_rate_limit(text, what=f"{PREFIX}RATE_LIMIT"):
     """A rate limit in the ``limits`` library's notation (``100/minute``, ``1000 per hour``,
     several joined by ``;``), returned as given; ConfigError otherwise."""
@@ -168,6 +181,11 @@ class Settings:
     redis_url: str | None = _setting(None, "REDIS_URL", lambda n, v: check_redis_url(v))
     # The prefix of invx's keys in Redis, for deployments that share one Redis.
     redis_key_prefix: str = _setting("invx", "REDIS_KEY_PREFIX")
+    # The bearer token GET /metrics asks for; None: /metrics is off (404).
+    metrics_token: str | None = _setting(None, "METRICS_TOKEN", _token)
+    # Where gunicorn's workers keep their metrics (emptied at start); None: a private
+    # temporary folder, removed at exit.
+    metrics_dir: str | None = _setting(None, "METRICS_DIR")
 
     def __post_init__(self):
         # Values given in code (tests, tools) follow the variables' rules too.
@@ -180,6 +198,8 @@ class Settings:
             check_redis_url(self.redis_url, "redis_url")
         if self.database_url is not None:
             object.__setattr__(self, "database_url", database_url(self.database_url))
+        if self.metrics_token is not None:
+            _token("METRICS_TOKEN", self.metrics_token)
         if self.account_domain is not None:
             object.__setattr__(self, "account_domain",
                                _domain("ACCOUNT_DOMAIN", self.account_domain))
@@ -190,6 +210,8 @@ class Settings:
         shown = {setting.name: getattr(self, setting.name) for setting in dataclasses.fields(self)}
         if shown["secret_key"] is not None:
             shown["secret_key"] = "***"  # noqa: S105 (a mask, not a password)
+        if shown["metrics_token"] is not None:
+            shown["metrics_token"] = "***"  # noqa: S105 (a mask, not a token)
         for url in ("database_url", "redis_url"):
             if shown[url] is not None:
                 shown[url] = make_url(shown[url]).render_as_string(hide_password=True)
@@ -244,3 +266,19 @@ def current():
 
 def settings_of(app):
     return app.extensions[EXTENSION]
+
+
+# Where each gunicorn worker writes its metrics (prometheus_client's multiprocess mode), set
+# by the master before any worker forks (``metrics.on_starting``); None: one process.
+METRICS_DIRECTORY_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def metrics_directory():
+    return os.environ.get(METRICS_DIRECTORY_VARIABLE) or None
+
+
+def set_metrics_directory(path):
+    if path is None:
+        os.environ.pop(METRICS_DIRECTORY_VARIABLE, None)
+    else:
+        os.environ[METRICS_DIRECTORY_VARIABLE] = path

@@ -8,6 +8,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from . import instruments
 from .http import JSON_TYPE, empty_response, json_response
 from .log_safety import TracebackThrottle, one_line
 
@@ -84,6 +85,11 @@ class ApiUnauthorized(ApiError):
     status, code, message = 401, "unauthorized", "A valid API key is needed as Bearer token."
 
 
+class MetricsUnauthorized(ApiError):
+    status, code = 401, "unauthorized"
+    message = "GET /metrics needs INVX_METRICS_TOKEN as Bearer token."
+
+
 class ApiNotFound(ApiError):
     status, code, message = 404, "not_found", "Not found."
 
@@ -147,6 +153,8 @@ def _handle_api_error(error):
     if error.fields:
         body["fields"] = error.fields
     response = json_response(body, error.status)
+    if error.status == 503:
+        instruments.unavailable(error.code)
     if error.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="invx"'
     return response
@@ -212,6 +220,7 @@ def _handle_database_error(error):
 
 
 def _handle_database_unavailable(error):
+    instruments.unavailable("database")
     log.error("database unavailable on %s %s: %s", request.method, request.path,
               one_line(error), exc_info=tracebacks.exc_info(error))
     response = _server_failure(503, "unavailable",
@@ -242,6 +251,7 @@ class LastResort:
 
 def _last_resort_answer(path, error):
     if database_unavailable(error):
+        instruments.unavailable("database")
         status, code, message = ("503 Service Unavailable", "unavailable",
                                  DATABASE_UNAVAILABLE_MESSAGE)
     else:
@@ -261,6 +271,7 @@ RATE_LIMITED = "Too many requests for this account: retry after Retry-After seco
 def _handle_too_many_requests(error):
     # InvoiceXpress has no code of its own for it: its generic 000, with a message that
     # says what happened (clients act on the status, 429, and Retry-After).
+    instruments.rate_limited("sequence_service" if _is_sequence_api() else "invoicexpress")
     if _is_sequence_api():
         response = json_response({"code": "too_many_requests", "message": RATE_LIMITED},
                                  error.status)

@@ -21,6 +21,7 @@ from flask import Blueprint, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from . import instruments
 from .extensions import db
 from .log_safety import one_line, redact, safe_line
 from .tax_authority import reachability
@@ -39,6 +40,7 @@ def _answer(status, checks=None):
     response.headers["Cache-Control"] = "no-store"
     if status == "fail":
         response.headers["Retry-After"] = "1"
+        instruments.unavailable("not_ready")
     return response
 
 

@@ -9,7 +9,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "invx"
 
 # room -> the rooms (top-level modules or packages of invx) it may import.
-SHARED = {"extensions", "models", "secret_box", "portugal", "json_text", "log_safety"}
+# instruments: the metrics every room counts its events in (no Flask, no other room).
+SHARED = {"extensions", "models", "secret_box", "portugal", "json_text", "log_safety",
+          "instruments"}
 MAY_IMPORT = {
     "portugal": set(),
     "tax_authority": SHARED,
@@ -22,7 +24,8 @@ MAY_IMPORT = {
 }
 # Flask itself (requests, the app, its config) only at the edge.
 FLASK_ALLOWED = {"invx", "invx.config", "invx.http", "invx.errors", "invx.openapi",
-                 "invx.extensions", "invx.commands", "invx.request_body", "invx.health"}
+                 "invx.extensions", "invx.commands", "invx.request_body", "invx.health",
+                 "invx.metrics"}  # /metrics and the hooks that count every request
 
 
 def _modules():

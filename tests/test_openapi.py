@@ -40,9 +40,10 @@ def test_it_describes_every_endpoint(client, app):
 
     served = {(shape(rule.rule), method.lower()) for rule in app.url_map.iter_rules()
               for method in rule.methods - {"HEAD", "OPTIONS"}}
-    # Not the APIs: the document itself, and the health checks (README, "Health").
+    # Not the APIs: the document itself, the health checks (README, "Health") and the
+    # metrics (docs/metrics.md).
     served -= {("/openapi.json", "get"), ("/static/{}", "get"), ("/livez", "get"),
-               ("/readyz", "get")}
+               ("/readyz", "get"), ("/metrics", "get")}
     assert served == {(shape(path), method) for path, method in described}
 
 

@@ -16,7 +16,7 @@ import time
 
 from sqlalchemy.exc import IntegrityError
 
-from .. import errors
+from .. import errors, instruments
 from ..auth import account_for_digest
 from ..extensions import db
 from ..models import Series, utcnow
@@ -71,6 +71,7 @@ def _write_entries(key_digest, lookup, batch, secret_key):
     The requests that queued while the series' lock was awaited are taken into the batch
     once it is granted (one more read, for their ids)."""
     kid, private_key = _signer(secret_key)
+    started = time.perf_counter()
     with store.open_store() as statements:
         batch.take()
         series, existing = statements.read(key_digest, lookup, _ids(batch.tickets))
@@ -89,6 +90,8 @@ def _write_entries(key_digest, lookup, batch, secret_key):
         for ticket in tickets:
             ticket.error = error
         return
+    instruments.batch_committed(_api(series), len(tickets), len(entries),
+                                time.perf_counter() - started)
     # Only now, after the commit: a request is told its number once it is durable.
     view = SeriesView.of(series)
     for ticket, answer in answers:
@@ -96,6 +99,11 @@ def _write_entries(key_digest, lookup, batch, secret_key):
             ticket.error = answer
         else:
             ticket.result = (view, answer)
+
+
+def _api(series):
+    """The API whose series it is: an InvoiceXpress sequence's, or the Sequence Service's."""
+    return "sequence_service" if series.sequence_pk is None else "invoicexpress"
 
 
 def _ids(tickets):

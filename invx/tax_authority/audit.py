@@ -12,6 +12,7 @@ import time
 
 from sqlalchemy import update
 
+from .. import instruments
 from ..models import AtCall, utcnow
 from . import reachability, transaction_guard
 from .base import SUCCESS_CODES, SeriesInfo, TaxAuthority, TaxAuthorityError, UnavailableError
@@ -68,7 +69,9 @@ class AuditedTaxAuthority(TaxAuthority):
             return result
         finally:
             row.setdefault("outcome", INTERRUPTED)  # stopped (BaseException): no answer seen
-            row["duration_ms"] = int((time.monotonic() - started) * 1000)
+            seconds = time.monotonic() - started
+            row["duration_ms"] = int(seconds * 1000)
+            instruments.at_call(self.inner.name, operation, row["outcome"], seconds)
             self._complete(call_id, row)
 
     def _begin(self, row):
