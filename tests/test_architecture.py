@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "invx"
 
 # room -> the rooms (top-level modules or packages of invx) it may import.
-SHARED = {"extensions", "models", "secret_box", "portugal", "json_text", "log_safety"}
+SHARED = {"extensions", "models", "secret_box", "portugal", "json_text", "log_safety", "logs"}
 MAY_IMPORT = {
     "portugal": set(),
     "tax_authority": SHARED,
