@@ -12,6 +12,7 @@
   the request.
 """
 import json
+import uuid
 
 from gunicorn import glogging, util
 
@@ -68,7 +69,9 @@ def error_answer(status, reason):
     """The raw HTTP answer gunicorn sends for an error of its own, as invx's JSON."""
     code, message = _WORDS.get(status, ("error", "The request failed."))
     body = json.dumps({"code": code, "message": message}).encode()
+    # A request id of its own, as every answer of invx has (gunicorn read no header).
     head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+            f"X-Request-ID: {uuid.uuid4().hex}\r\n"
             f"Content-Type: application/json; charset=utf-8\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
     return head + body

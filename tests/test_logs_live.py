@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -67,6 +68,27 @@ def test_every_line_is_json_and_each_request_has_one_access_line(live_server, ke
     assert (no_page["path"], no_page["status"]) == (f"{API}/nothing", 404)
     assert refused.headers["X-Request-ID"] != "bad id!"
     assert _access(records, refused.headers["X-Request-ID"])["status"] == 401
+
+
+def test_requests_served_at_once_keep_their_own_ids_and_accounts(live_server, key, es_key):
+    # One worker: its threads (SQLite) or greenlets (PostgreSQL, gevent) serve these at once;
+    # each line must carry its own request's id and account, never a neighbour's.
+    server = live_server(workers=1)
+    calls = [(f"{API}/series", {"Authorization": f"Bearer {es_key}"}, "acme-es"),
+             ("/sequences.json?api_key=" + key, {}, "acme")] * 20
+
+    def call(numbered):
+        number, (path, headers, _) = numbered
+        return requests.get(server.url + path, timeout=30,
+                            headers={**headers, "X-Request-ID": f"at-once-{number}"})
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(call, enumerate(calls)))
+    assert [a.headers["X-Request-ID"] for a in answers] == \
+        [f"at-once-{n}" for n in range(len(calls))]
+    records = [json.loads(line) for line in _lines(server)]
+    for number, (_, _, account) in enumerate(calls):
+        assert _access(records, f"at-once-{number}")["account"] == account
 
 
 def test_an_error_line_of_a_request_has_its_id_and_its_traceback_in_the_same_line(

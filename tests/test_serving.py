@@ -1,6 +1,7 @@
 """What a client gets and what the log says when gunicorn itself answers, and when the
 request is hostile (issue 18): JSON, one line per record, no secret in any line."""
 import json
+import re
 import subprocess
 import sys
 
@@ -76,6 +77,7 @@ def test_gunicorn_error_lines_lose_the_key_and_stay_on_one_line(tmp_path):
 def test_gunicorns_own_answers_echo_nothing_of_the_request():
     answer = error_answer(400, "Bad Request")
     assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert re.search(rb"\r\nX-Request-ID: [0-9a-f]{32}\r\n", answer)  # made, not echoed
     assert json.loads(body_of(answer)) == {"code": "bad_request",
                                            "message": "The request could not be read as HTTP."}
 
