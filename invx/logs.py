@@ -21,6 +21,7 @@ One context variable holding one dict per request, not ``structlog.contextvars``
 environ shares that very dict with gunicorn, and a request resets it with one ``set``.
 """
 import contextvars
+import functools
 import json
 import logging
 import re
@@ -28,7 +29,7 @@ import uuid
 
 import structlog
 
-from .log_safety import MAX_MESSAGE, escape_controls, may_hold_secret, redact
+from .log_safety import MASK, MAX_MESSAGE, escape_controls, may_hold_secret, redact
 
 FORMATS = ("json", "text")
 FIELDS = "invx.log"  # the request's fields in the WSGI environ
@@ -37,12 +38,16 @@ HEADER = "X-Request-ID"
 # shell, a URL or a log reader treats specially): otherwise invx makes its own.
 _SANE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # The fields of an access line (gunicorn's), in the order a JSON line shows them.
-ACCESS = ("method", "path", "status", "duration_ms", "bytes", "remote", "account", "series",
-          "number")
+ACCESS = ("method", "path", "status", "duration_ms", "account", "series", "number", "bytes",
+          "remote")
 _FIRST = ("time", "level", "event", "request_id")
+_ORDER = _FIRST + ACCESS
 # What a text line leaves out: said by the line's own shape (the access message has the
 # method, path, status...), or what the request id finds in the JSON lines.
 _NOT_IN_TEXT = frozenset(_FIRST + ACCESS + ("logger", "exception"))
+
+# A field so named has its whole value masked, whatever it looks like.
+_SECRET_WORDS = ("key", "token", "password", "passwd", "secret", "authorization", "cookie")
 
 _request = contextvars.ContextVar("invx_request", default=None)
 
@@ -118,6 +123,12 @@ def _cut(text):
     return text
 
 
+@functools.lru_cache(maxsize=512)
+def _names_a_secret(name):
+    lowered = name.lower()
+    return any(word in lowered for word in _SECRET_WORDS)
+
+
 def _safe_fields(logger, method_name, event_dict):
     """Every field redacted and cut (the traceback redacted only), in a reading order:
     time, level, event, request id, then the rest. The strings are looked at together
@@ -125,12 +136,15 @@ def _safe_fields(logger, method_name, event_dict):
     one look costs less than one per field."""
     event_dict.pop("_record", None)
     event_dict.pop("_from_structlog", None)
-    ordered = {name: event_dict.pop(name) for name in _FIRST if name in event_dict}
+    ordered = {name: event_dict.pop(name) for name in _ORDER if name in event_dict}
     exception = event_dict.pop("exception", None)
     ordered.update(event_dict)
     for name, value in ordered.items():
         if not (value is None or isinstance(value, str | bool | int | float)):
             ordered[name] = str(value)
+    for name in ordered:
+        if _names_a_secret(name):  # structlog.get_logger().info("...", api_key=key)
+            ordered[name] = MASK
     texts = [value for value in ordered.values() if isinstance(value, str)]
     secret = may_hold_secret("\x00".join(texts))  # \x00: no marker spans two fields
     if secret or any(len(text) > MAX_MESSAGE for text in texts):

@@ -62,6 +62,17 @@ def test_a_json_line_has_no_secret_no_raw_control_and_its_traceback_in_exception
     assert "[redacted private key]" in record["exception"]
 
 
+def test_a_structlog_line_has_its_fields_and_those_named_as_secrets_masked(app):
+    import structlog
+    line = _logged("json", lambda log: structlog.wrap_logger(
+        log, processors=structlog.get_config()["processors"]).info(
+            "entry", series="S", number=3, api_key="x" * 40, aws_secret="s3", note=f"k={KEY}"))
+    record = json.loads(line)
+    assert (record["event"], record["series"], record["number"]) == ("entry", "S", 3)
+    assert record["api_key"] == record["aws_secret"] == "[redacted]"
+    assert KEY not in line and "x" * 40 not in line
+
+
 def test_a_long_message_is_cut_in_json_too():
     line = _logged("json", lambda log: log.info("refused serie %s", "A" * 100_000))
     assert len(line) < 2200
