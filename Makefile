@@ -16,6 +16,7 @@ $(STAMP): requirements.txt requirements-dev.txt setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
+run: export INVX_LOG_FORMAT := $(or $(INVX_LOG_FORMAT),text)
 run: install
 	$(BIN)/invx db upgrade
 	$(BIN)/invx demo --port $(PORT)

@@ -1,9 +1,7 @@
 """invx: a self-hostable server for invoice document sequences."""
-import logging
-
 from flask import Flask
 
-from . import config, metrics
+from . import config, logs, metrics
 
 RESUME_CHECK = "invx.resume"  # the app's PeriodicCheck in ``app.extensions``, when on
 
@@ -23,6 +21,7 @@ def create_app(settings=None, **flask_config):
     _register_logging(app, settings)
     _register_extensions(app, settings)
     _register_errors(app)
+    logs.register_request_ids(app)  # outermost: every answer, errors included, has its id
     metrics.register(app)  # first of the request hooks: it times what the others do
     _register_blueprints(app)
     _register_commands(app)
@@ -33,15 +32,10 @@ def create_app(settings=None, **flask_config):
 def _register_logging(app, settings):
     from flask.logging import default_handler
 
-    # One handler, on the root logger (gunicorn's stderr): invx's records go there once.
-    from .log_safety import DEFAULT_FORMAT, make_safe
-
+    # One handler, on the root logger (gunicorn's stderr): invx's records go there once,
+    # as JSON lines (or text), with no secret in any (invx.logs).
     app.logger.removeHandler(default_handler)
-    logging.getLogger("invx").setLevel(settings.log_level)
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(format=DEFAULT_FORMAT)
-        make_safe(root.handlers[0])  # one line per record, no secret in it
+    logs.configure(settings.log_format, settings.log_level)
 
 
 def _register_extensions(app, settings):

@@ -19,9 +19,12 @@ from flask import current_app
 from limits import parse_many
 from sqlalchemy.engine import make_url
 
+from .logs import FORMATS
+
 PREFIX = "INVX_"
 EXTENSION = "invx"  # the key of the app's Settings in ``app.extensions``
 GUARD_MODES = ("raise", "log", "off")
+LOG_FORMATS = FORMATS  # invx.logs renders each
 
 
 class ConfigError(ValueError):
@@ -134,6 +137,8 @@ class Settings:
     # Where the embedded database and the demo's keys live; None: Flask's instance folder.
     instance_path: str | None = _setting(None, "INSTANCE_PATH")
     log_level: str = _setting("INFO", "LOG_LEVEL", lambda n, v: v.upper())
+    # Log lines as one JSON object each ("json"), or as text for a person ("text").
+    log_format: str = _setting("json", "LOG_FORMAT", _choice(LOG_FORMATS))
     # Seals AT passwords, client keys and signing keys at rest; unset, invx refuses to
     # store them.
     secret_key: str | None = _setting(None, "SECRET_KEY")
@@ -192,6 +197,9 @@ class Settings:
         if self.at_transaction_guard not in GUARD_MODES:
             raise ConfigError(f"at_transaction_guard must be one of {', '.join(GUARD_MODES)}, "
                               f"not {self.at_transaction_guard!r}")
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(f"log_format must be one of {', '.join(LOG_FORMATS)}, "
+                              f"not {self.log_format!r}")
         if self.rate_limit is not None:
             check_rate_limit(self.rate_limit, "rate_limit")
         if self.redis_url is not None:
@@ -229,6 +237,17 @@ class Settings:
                 values[setting.name] = setting.metadata["parse"](
                     setting.metadata["variable"], value)
         return cls(**{**values, **overrides})
+
+    @classmethod
+    def one_from_environment(cls, name, environ=None):
+        """The setting ``name`` (a field) as its ``INVX_*`` variable gives it, without
+        reading the others (gunicorn's logger, before the app); ConfigError if bad."""
+        environ = os.environ if environ is None else environ
+        setting = next(s for s in dataclasses.fields(cls) if s.name == name)
+        value = environ.get(PREFIX + setting.metadata["variable"])
+        if value is None or value == "":
+            return setting.default
+        return setting.metadata["parse"](setting.metadata["variable"], value)
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)

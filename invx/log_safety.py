@@ -1,6 +1,6 @@
 """Log lines that cannot leak a secret or be forged, and tracebacks that cannot flood.
 
-Every handler invx or gunicorn writes through uses ``SafeFormatter``: the formatted record
+``SafeFormatter`` is a ``logging.Formatter`` whose formatted record
 (message and traceback alike) has its secrets masked (``api_key=``, ``Bearer`` tokens,
 passwords in URLs, XML and key=value text, private keys in PEM) and its control characters
 escaped, so one record is one line however hostile the path or header it quotes.
@@ -41,10 +41,15 @@ _MARKERS = ("key", "token", "bearer", "://", "password", "passwd", "secret")
 _HEX_KEY = re.compile(r"[0-9a-fA-F]{40}")
 
 
+def may_hold_secret(text):
+    """Whether ``redact`` may change ``text`` (False: it surely leaves it as it is)."""
+    lowered = text.lower()
+    return any(marker in lowered for marker in _MARKERS) or bool(_HEX_KEY.search(text))
+
+
 def redact(text):
     """``text`` with every secret it may hold masked."""
-    lowered = text.lower()
-    if not any(marker in lowered for marker in _MARKERS) and not _HEX_KEY.search(text):
+    if not may_hold_secret(text):
         return text
     for pattern, replacement in _SECRETS:
         text = pattern.sub(replacement, text)

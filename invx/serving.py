@@ -1,19 +1,23 @@
 """What invx changes in gunicorn (gunicorn.conf.py uses it): safe log lines, JSON errors.
 
 - ``SafeLogger`` (``logger_class``): gunicorn's error and access logs through
-  ``log_safety.SafeFormatter``: no key, password or private key, and no control character
-  (a forged line), in any line, whatever gunicorn quotes (its "Error handling request" line
-  quotes the whole URI, query string included).
+  ``logs.formatter``: JSON lines (or text, ``INVX_LOG_FORMAT``) with no key, password or
+  private key, and no control character (a forged line), in any line, whatever gunicorn
+  quotes (its "Error handling request" line quotes the whole URI, query string included).
+  The access line is one per request, with the fields invx noted in the WSGI environ
+  (request id, account, series and number: ``logs.access_fields``).
 - ``answer_errors_in_json()``: the answers gunicorn writes itself, before the app sees a
   request (a request line, header or chunk it cannot parse: 400, 414, 431...), are JSON
   like every other answer of invx, instead of gunicorn's HTML page. They echo nothing of
   the request.
 """
 import json
+import uuid
 
 from gunicorn import glogging, util
 
-from .log_safety import make_safe
+from . import logs
+from .config import ConfigError, Settings
 
 # Refused before invx sees them (documented in README, "Limits"): a request line longer
 # than this is 414; more headers, or one longer, is 431.
@@ -26,10 +30,28 @@ class SafeLogger(glogging.Logger):
     """gunicorn's logger, every line of which is one line with no secret in it."""
 
     def setup(self, cfg):
+        try:
+            self.log_format = Settings.one_from_environment("log_format")
+        except ConfigError as error:  # one line, not gunicorn's traceback
+            raise SystemExit(f"invx: {error}") from None
         super().setup(cfg)
         for log in (self.error_log, self.access_log):
             for handler in log.handlers:
-                make_safe(handler)
+                handler.setFormatter(logs.formatter(self.log_format))
+
+    def access(self, resp, req, environ, request_time):
+        """One line per request: in JSON, its fields (``logs.access_fields``), without
+        building gunicorn's atoms (every header and environ variable, formatted); in
+        text, gunicorn's ``access_log_format`` line, with the time and the request id."""
+        if not self.access_log_enabled:
+            return
+        fields = logs.access_fields(resp.status, getattr(resp, "sent", None), environ,
+                                    request_time)
+        if self.log_format == "json":
+            self.access_log.info("request", extra=fields)
+            return
+        atoms = self.atoms_wrapper_class(self.atoms(resp, req, environ, request_time))
+        self.access_log.info(self.cfg.access_log_format, atoms, extra=fields)
 
 
 _WORDS = {400: ("bad_request", "The request could not be read as HTTP."),
@@ -47,7 +69,9 @@ def error_answer(status, reason):
     """The raw HTTP answer gunicorn sends for an error of its own, as invx's JSON."""
     code, message = _WORDS.get(status, ("error", "The request failed."))
     body = json.dumps({"code": code, "message": message}).encode()
+    # A request id of its own, as every answer of invx has (gunicorn read no header).
     head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+            f"X-Request-ID: {uuid.uuid4().hex}\r\n"
             f"Content-Type: application/json; charset=utf-8\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
     return head + body

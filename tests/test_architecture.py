@@ -11,7 +11,7 @@ PACKAGE = ROOT / "invx"
 # room -> the rooms (top-level modules or packages of invx) it may import.
 # instruments: the metrics every room counts its events in (no Flask, no other room).
 SHARED = {"extensions", "models", "secret_box", "portugal", "json_text", "log_safety",
-          "instruments"}
+          "instruments", "logs"}
 MAY_IMPORT = {
     "portugal": set(),
     "tax_authority": SHARED,

@@ -2,7 +2,7 @@
 from flask import Blueprint, abort, current_app, g, request
 from marshmallow import ValidationError
 
-from .. import config, errors, rate_limits, request_body
+from .. import config, errors, logs, rate_limits, request_body
 from ..auth import authenticate
 from ..http import ascii_integer, empty_response, json_response
 from . import sequences
@@ -31,6 +31,7 @@ def _authenticate():
     if account is None:
         abort(401)
     g.account = account
+    logs.note(account=account.name)
     rate_limits.count(current_app, account)
 
 

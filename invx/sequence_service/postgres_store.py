@@ -72,7 +72,8 @@ class PostgresStore:
    AND account_id + 0 = (SELECT id FROM accounts WHERE api_key_hash = $2)
    FOR UPDATE""", ("ref", "digest")) for column in ("id", "number_id")},  # noqa: S608
         **{f"read_{column}": (f"""SELECT {
-            ", ".join(f"s.{name}" for name in SERIES_COLUMNS)}, a.api_key_hash, q.closed_as,
+            ", ".join(f"s.{name}" for name in SERIES_COLUMNS)}, a.api_key_hash, a.name,
+       q.closed_as,
        {", ".join(f"e.{name}" for name in EntryRow._fields)}
   FROM series s
   JOIN accounts a ON a.id = s.account_id

@@ -45,6 +45,7 @@ class LockedSeries(NamedTuple):
     suffix: str
     code: str | None
     api_key_hash: str
+    account_name: str  # for the request's log lines
     closed_as: str | None  # of its InvoiceXpress sequence, read after the lock
 
 
@@ -60,9 +61,11 @@ class SeriesView(NamedTuple):
     doc_type: str | None
     validation_code: str | None
     at_status: str
+    account: str | None = None  # the account's name (a LockedSeries has it), for the logs
 
     @classmethod
     def of(cls, series):
         """The view of a LockedSeries (or a Series row)."""
         return cls(series.id, series.sequence_pk is not None, series.doc_type,
-                   series.validation_code, series.at_status)
+                   series.validation_code, series.at_status,
+                   getattr(series, "account_name", None))

@@ -53,7 +53,7 @@ class CoreStore:
     # The series whose ``column`` is ``ref`` among those the account's clients can see,
     # locked (FOR UPDATE OF series) until the commit.
     LOCKED = {column: select(*(SERIES.c[name] for name in SERIES_COLUMNS),
-                             ACCOUNTS.c.api_key_hash)
+                             ACCOUNTS.c.api_key_hash, ACCOUNTS.c.name)
               .select_from(SERIES.join(ACCOUNTS, ACCOUNTS.c.id == SERIES.c.account_id)
                            .outerjoin(SEQUENCES, SEQUENCES.c.pk == SERIES.c.sequence_pk))
               .where(ACCOUNTS.c.api_key_hash == bindparam("digest"),

@@ -6,7 +6,7 @@ from datetime import datetime
 from flask import Blueprint, current_app, g, request
 from marshmallow import ValidationError
 
-from .. import config, errors, rate_limits, request_body
+from .. import config, errors, logs, rate_limits, request_body
 from ..auth import (
     account_for_key,
     bearer_key,
@@ -64,6 +64,7 @@ def _authenticate():
     if account is None:
         raise errors.ApiUnauthorized()
     g.account = account
+    logs.note(account=account.name)
 
 
 def _body(schema, required):
@@ -134,6 +135,7 @@ def create_entry(series_ref, entry_id):
             raise
         view, entry = issuing.issue_entry(_request_digest(), series_ref, entry_id, body["meta"],
                                           body["sig"], secret_key)
+    logs.note(account=view.account, series=view.id, number=entry.number)
     return json_response(entry_json(view, entry))
 
 
