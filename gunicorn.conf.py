@@ -3,7 +3,7 @@ INVX_WORKER_CONNECTIONS, INVX_THREADS, and INVX_DATABASE_URL (which picks the wo
 import multiprocessing
 import os
 
-from invx import serving
+from invx import serving, startup
 
 wsgi_app = "wsgi:app"
 bind = os.environ.get("INVX_BIND") or f"127.0.0.1:{os.environ.get('PORT', '8000')}"
@@ -59,3 +59,7 @@ def post_fork(server, worker):
         # worker's one thread (and every request in it).
         from psycogreen.gevent import patch_psycopg
         patch_psycopg()
+
+
+def on_starting(server):
+    startup.check_server(server.log)  # refuse to start, in one line, when invx cannot work
