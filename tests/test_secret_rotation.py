@@ -159,3 +159,9 @@ def test_rotation_refuses_in_one_line_when_no_key_opens_a_secret(apps):
         assert unreadable(Keys(OLD)) is None  # untouched
     with apps(OLD).app_context():
         signing.signer(OLD)  # still the one that signs
+
+
+def test_a_previous_key_in_a_log_line_is_masked():
+    from invx.log_safety import redact
+    assert OLD not in redact(f"INVX_SECRET_KEY_PREVIOUS={OLD} INVX_SECRET_KEY={NEW}")
+    assert NEW not in redact(f"secret_key_previous={OLD},{NEW}")
