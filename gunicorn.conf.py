@@ -3,7 +3,7 @@ INVX_WORKER_CONNECTIONS, INVX_THREADS, and INVX_DATABASE_URL (which picks the wo
 import multiprocessing
 import os
 
-from invx import metrics, serving
+from invx import metrics, serving, startup
 
 wsgi_app = "wsgi:app"
 bind = os.environ.get("INVX_BIND") or f"127.0.0.1:{os.environ.get('PORT', '8000')}"
@@ -61,7 +61,10 @@ def post_fork(server, worker):
         patch_psycopg()
 
 
-# prometheus_client's multiprocess mode: the workers' metrics folder (invx/metrics.py).
-on_starting = metrics.on_starting
+def on_starting(server):
+    startup.check_server(server.log)  # refuse to start, in one line, when invx cannot work
+    metrics.on_starting(server)  # prometheus_client's multiprocess folder (invx/metrics.py)
+
+
 child_exit = metrics.child_exit
 on_exit = metrics.on_exit

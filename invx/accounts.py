@@ -4,7 +4,8 @@ import re
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .auth import hash_api_key, is_valid_api_key, legacy_digest, new_api_key
+from . import config
+from .auth import candidate_digests, hash_api_key, is_valid_api_key, new_api_key
 from .countries import is_country_code
 from .extensions import db
 from .models import Account, Sequence, Series, utcnow
@@ -26,7 +27,7 @@ def _check_new_key(key):
     if not is_valid_api_key(key):
         raise AccountError("an API key is 16 to 128 printable ASCII characters without spaces")
     if db.session.scalar(select(Account.id).where(
-            Account.api_key_hash.in_([hash_api_key(key), legacy_digest(key)]))):
+            Account.api_key_hash.in_(candidate_digests(key, config.current().secret_keys)))):
         raise AccountError("that API key is already in use by an account")
 
 

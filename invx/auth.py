@@ -6,6 +6,12 @@ operator imported with ``--api-key``. Digests stored before (SHA-256 of the key,
 prefix) are converted by migration 0007 when INVX_SECRET_KEY is set; one left (the
 migration ran without it) is converted the first time its key is used. Without
 INVX_SECRET_KEY keys are stored as plain SHA-256, and keys stored with it do not work.
+
+A keyed digest names the INVX_SECRET_KEY it was made with (``h1$<key id>$<hmac>``,
+``secret_box.key_id``; digests made before name none: ``h1$<hmac>``). When INVX_SECRET_KEY
+changes, a digest made with a key in INVX_SECRET_KEY_PREVIOUS still lets its key in, and is
+rewritten under the current key then: a digest cannot be converted without the key itself,
+so ``invx secrets rotate`` counts those still waiting for their key's next use.
 """
 import functools
 import hashlib
@@ -16,11 +22,12 @@ import time
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from . import config
 from .extensions import db
 from .models import Account
+from .secret_box import key_id
 
 KEYED = "h1$"
 
@@ -47,15 +54,35 @@ def legacy_digest(key):
     return hashlib.sha256(key.encode("ascii")).hexdigest()
 
 
-def keyed_digest(legacy, secret_key):
-    """The keyed digest of a key whose SHA-256 is ``legacy`` (the migration needs no key)."""
-    return KEYED + hmac.new(_digest_key(secret_key), bytes.fromhex(legacy),
-                            hashlib.sha256).hexdigest()
+@functools.lru_cache(maxsize=8)
+def current_prefix(secret_key):
+    """How every digest made with ``secret_key`` begins."""
+    return f"{KEYED}{key_id(secret_key)}$"
+
+
+def keyed_digest(legacy, secret_key, named=True):
+    """The keyed digest of a key whose SHA-256 is ``legacy`` (the migration needs no key);
+    ``named=False``: as digests were written before they named their secret key."""
+    mac = hmac.new(_digest_key(secret_key), bytes.fromhex(legacy), hashlib.sha256).hexdigest()
+    return (current_prefix(secret_key) if named else KEYED) + mac
 
 
 def digest_with(key, secret_key):
     legacy = legacy_digest(key)
     return keyed_digest(legacy, secret_key) if secret_key else legacy
+
+
+def candidate_digests(key, keys):
+    """Every digest ``key`` may be stored under with ``keys`` (``secret_box.Keys``): the
+    current key's, each previous key's, with or without the key's name, and plain SHA-256
+    (stored before migration 0007)."""
+    legacy = legacy_digest(key)
+    candidates = {legacy}
+    if keys.current:
+        for secret_key in (keys.current, *keys.previous):
+            candidates.add(keyed_digest(legacy, secret_key))
+            candidates.add(keyed_digest(legacy, secret_key, named=False))
+    return candidates
 
 
 def hash_api_key(key):
@@ -122,7 +149,7 @@ class KeyGate:
         if self._take_token(now):
             found = account_for_key(key) is not None
         else:
-            found = digest in self._digests(now) or legacy_digest(key) in self._snapshot
+            found = not candidate_digests(key, _keys()).isdisjoint(self._digests(now))
         if found:
             if len(self._seen) >= self.size:
                 self._seen.clear()
@@ -147,21 +174,25 @@ class KeyGate:
 key_gate = KeyGate()
 
 
+def _keys():
+    return config.current().secret_keys
+
+
 def account_for_key(key):
-    """The account that owns ``key``, or None. One query, whether the key is stored keyed
-    or (not yet converted) as its plain SHA-256, which it then converts."""
+    """The account that owns ``key``, or None. One query, whichever digest the key is
+    stored under (``candidate_digests``); one not the current key's is converted to it."""
     if not is_valid_api_key(key):
         return None
-    secret_key = config.current().secret_key
-    digest, legacy = digest_with(key, secret_key), legacy_digest(key)
-    account = db.session.scalar(select(Account).where(
-        Account.api_key_hash.in_({digest, legacy})))
-    if account is None:
+    keys = _keys()
+    digest, candidates = digest_with(key, keys.current), candidate_digests(key, keys)
+    account = db.session.scalar(select(Account).where(Account.api_key_hash.in_(candidates)))
+    if account is None or not any(hmac.compare_digest(account.api_key_hash, candidate)
+                                  for candidate in candidates):
         return None
-    if account.api_key_hash == legacy != digest:  # stored before migration 0007
+    if account.api_key_hash != digest:  # before 0007, a previous key's, or unnamed
         account.api_key_hash = digest
         db.session.commit()
-    return account if hmac.compare_digest(account.api_key_hash, digest) else None
+    return account
 
 
 def account_named_by_host(host, domain):
@@ -194,3 +225,11 @@ def authenticate(key, host, domain=None):
     if named is not None and named != account.name:
         return None
     return account
+
+
+def keys_not_current(secret_key):
+    """How many accounts' keys are not stored under ``secret_key``'s digest yet: under a
+    previous key's, or stored before digests named their key (each converts on its next
+    use; ``invx secrets rotate`` reports them)."""
+    return db.session.scalar(select(func.count()).select_from(Account).where(
+        ~Account.api_key_hash.startswith(current_prefix(secret_key), autoescape=True)))

@@ -68,6 +68,22 @@ def _choice(choices):
     return parse
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(name, value):
+    level = value.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"{PREFIX}{name} must be one of {', '.join(LOG_LEVELS)}, "
+                          f"not {value!r}")
+    return level
+
+
+def _previous_keys(name, value):
+    """Old secret keys, separated by commas or spaces (never shown: they are secrets)."""
+    return tuple(key for key in re.split(r"[\s,]+", value) if key)
+
+
 def database_url(url):
     """The SQLAlchemy URL to use: ``postgres://`` and ``postgresql://`` mean psycopg2."""
     for scheme in ("postgres://", "postgresql://"):
@@ -136,12 +152,15 @@ class Settings:
     database_url: str | None = _setting(None, "DATABASE_URL", lambda n, v: database_url(v))
     # Where the embedded database and the demo's keys live; None: Flask's instance folder.
     instance_path: str | None = _setting(None, "INSTANCE_PATH")
-    log_level: str = _setting("INFO", "LOG_LEVEL", lambda n, v: v.upper())
+    log_level: str = _setting("INFO", "LOG_LEVEL", _log_level)
     # Log lines as one JSON object each ("json"), or as text for a person ("text").
     log_format: str = _setting("json", "LOG_FORMAT", _choice(LOG_FORMATS))
     # Seals AT passwords, client keys and signing keys at rest; unset, invx refuses to
     # store them.
     secret_key: str | None = _setting(None, "SECRET_KEY")
+    # Keys INVX_SECRET_KEY had before (commas or spaces between them): what they sealed
+    # still opens, until `invx secrets rotate` reseals it with INVX_SECRET_KEY.
+    secret_key_previous: tuple[str, ...] = _setting((), "SECRET_KEY_PREVIOUS", _previous_keys)
     max_body_bytes: int = _setting(1024 * 1024, "MAX_BODY_BYTES", _number(int, 1024))
     # The longest a client may take to send a request's body, in seconds (then 408).
     body_timeout: float = _setting(10.0, "BODY_TIMEOUT", _number(float, 0.1))
@@ -204,6 +223,9 @@ class Settings:
             check_rate_limit(self.rate_limit, "rate_limit")
         if self.redis_url is not None:
             check_redis_url(self.redis_url, "redis_url")
+        if isinstance(self.secret_key_previous, str):
+            object.__setattr__(self, "secret_key_previous",
+                               _previous_keys("SECRET_KEY_PREVIOUS", self.secret_key_previous))
         if self.database_url is not None:
             object.__setattr__(self, "database_url", database_url(self.database_url))
         if self.metrics_token is not None:
@@ -220,6 +242,7 @@ class Settings:
             shown["secret_key"] = "***"  # noqa: S105 (a mask, not a password)
         if shown["metrics_token"] is not None:
             shown["metrics_token"] = "***"  # noqa: S105 (a mask, not a token)
+        shown["secret_key_previous"] = tuple("***" for _ in shown["secret_key_previous"])
         for url in ("database_url", "redis_url"):
             if shown[url] is not None:
                 shown[url] = make_url(shown[url]).render_as_string(hide_password=True)
@@ -251,6 +274,12 @@ class Settings:
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
+
+    @property
+    def secret_keys(self):
+        """INVX_SECRET_KEY and the previous ones, as ``secret_box`` takes them."""
+        from .secret_box import Keys
+        return Keys(self.secret_key, self.secret_key_previous)
 
     @property
     def registration_lease(self):

@@ -26,6 +26,9 @@ _SECRETS = (
     (re.compile(r"(://[^/\s:@]*:)[^@\s/]*@"), r"\1" + MASK + "@"),
     # <wsse:Password ...>secret</wsse:Password>
     (re.compile(r"(<(?:\w+:)?Password\b[^>]*>)[^<]*", re.IGNORECASE), r"\1" + MASK),
+    # INVX_SECRET_KEY_PREVIOUS=old,older: a list, commas included.
+    (re.compile(r"(secret[_-]?key[_-]?previous(?:=|[\"']?\s*:\s*[\"']?))[^&\s\"';]+",
+                re.IGNORECASE), r"\1" + MASK),
     # password=..., "password": "...", secret_key=...
     (re.compile(r"((?:password|passwd|secret[_-]?key|private[_-]?key)"
                 r"(?:=|[\"']?\s*:\s*[\"']?))[^&\s\"',;]+", re.IGNORECASE), r"\1" + MASK),

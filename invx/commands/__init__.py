@@ -1,5 +1,6 @@
 """The ``invx`` command: Flask's CLI for the invx app, with one module per group."""
-from flask.cli import FlaskGroup
+import click
+from flask.cli import FlaskGroup, NoAppException, ScriptInfo
 
 from .accounts import accounts_cli
 from .at_log import at_log
@@ -8,6 +9,7 @@ from .demo import demo
 from .fake_at import fake_at_command
 from .keys import keys_cli
 from .registrations import registrations_cli
+from .secrets import secrets_cli
 from .sequences import sequences_cli
 from .verify import verify
 
@@ -15,14 +17,44 @@ from .verify import verify
 def register_commands(app):
     """Add invx's commands to ``app.cli`` (create_app does)."""
     for command in (accounts_cli, sequences_cli, registrations_cli, at_log, fake_at_command,
-                    keys_cli, verify, demo, backup, export):
+                    keys_cli, verify, demo, backup, export, secrets_cli):
         app.cli.add_command(command)
 
 
 def _create_app():
-    from .. import create_app
-    return create_app()
+    from .. import create_app, startup
+    try:
+        return create_app(startup.settings())
+    except startup.Refusal as refusal:
+        # Flask shows a NoAppException in one line (and `invx --help` still lists the
+        # commands); InvxGroup turns it into the command's refusal.
+        raise NoAppException(str(refusal)) from None
 
 
-main = FlaskGroup(create_app=_create_app, add_version_option=True,
-                  help="invx: InvoiceXpress-compatible sequences, registered with AT.")
+class InvxGroup(FlaskGroup):
+    """FlaskGroup whose commands refuse to start, in one line, when invx could not work
+    (``invx.startup``); ``--help`` and ``--version`` always work."""
+
+    def resolve_command(self, ctx, args):
+        try:
+            ctx.ensure_object(ScriptInfo).load_app()
+        except NoAppException as error:  # a bad setting
+            raise click.ClickException(error.message) from None
+        name, command, rest = super().resolve_command(ctx, args)
+        ctx.meta["invx.asks_for_help"] = "--help" in rest
+        return name, command, rest
+
+
+def _start_up_checks():
+    from .. import startup
+    ctx = click.get_current_context()
+    if ctx.meta.get("invx.asks_for_help") or ctx.invoked_subcommand is None:
+        return
+    try:
+        startup.check_command(ctx.ensure_object(ScriptInfo).load_app(), ctx.invoked_subcommand)
+    except startup.Refusal as refusal:
+        raise click.ClickException(str(refusal)) from None
+
+
+main = InvxGroup(create_app=_create_app, add_version_option=True, callback=_start_up_checks,
+                 help="invx: InvoiceXpress-compatible sequences, registered with AT.")

@@ -96,3 +96,30 @@ def forget(series):
     """No checkpoint for the series (a full verification broke before any entry)."""
     db.session.execute(delete(_TABLE).where(_of(series)))
     db.session.commit()
+
+
+def resign(secret_key, previous, batch=500):
+    """Sign again with ``secret_key`` every checkpoint signed with a key of ``previous``
+    (``invx secrets rotate``); returns how many. One signed with no key of these stays
+    ignored, as it was."""
+    current_key = _mac_key(secret_key)
+    previous_keys = [_mac_key(key) for key in previous]
+    resigned, after = 0, ("", -1)
+    while True:
+        rows = db.session.execute(
+            select(*(_TABLE.c[name] for name in Checkpoint._fields))
+            .where((_TABLE.c.series_id > after[0]) |
+                   ((_TABLE.c.series_id == after[0]) & (_TABLE.c.account_id > after[1])))
+            .order_by(_TABLE.c.series_id, _TABLE.c.account_id).limit(batch)).all()
+        if not rows:
+            return resigned
+        for checkpoint in map(Checkpoint._make, rows):
+            if any(hmac.compare_digest(_mac(key, *checkpoint[:6]), checkpoint.mac or "")
+                   for key in previous_keys):
+                db.session.execute(update(_TABLE).values(mac=_mac(current_key, *checkpoint[:6]))
+                                   .where(_TABLE.c.series_id == checkpoint.series_id,
+                                          _TABLE.c.account_id == checkpoint.account_id,
+                                          _TABLE.c.mac == checkpoint.mac))
+                resigned += 1
+        db.session.commit()
+        after = (rows[-1].series_id, rows[-1].account_id)

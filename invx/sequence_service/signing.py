@@ -38,7 +38,8 @@ def rotate(secret_key):
 
 
 def signer(secret_key):
-    """(kid, private key) of the newest key, made now if there is none."""
+    """(kid, private key) of the newest key, made now if there is none. ``secret_key``:
+    INVX_SECRET_KEY, or ``secret_box.Keys`` (a previous key opens what it sealed)."""
     cache_key = _cache_key()
     with _lock:
         cached = _signers.get(cache_key)

@@ -124,7 +124,7 @@ def create_entry(series_ref, entry_id):
     except errors.ApiError:
         _authenticate()  # a bad key is told 401 before what is wrong with the request
         raise
-    secret_key = config.current().secret_key
+    secret_key = config.current().secret_keys  # and the previous ones: they open the signing key
     try:
         view, entry = issuing.issue_entry(digest, series_ref, entry_id, body["meta"],
                                           body["sig"], secret_key)

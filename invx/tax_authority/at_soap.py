@@ -120,6 +120,7 @@ class AtSeriesService(TaxAuthority):
     """AT's SeriesWS, for the taxpayer whose sub-user credentials the account holds."""
 
     name = "at"
+    sealed_settings = ("password", "client_key")
 
     @classmethod
     def stored_settings(cls, account, secret_key, endpoint=None, username=None,
@@ -169,8 +170,8 @@ class AtSeriesService(TaxAuthority):
             self.endpoint = resolve_endpoint(stored["endpoint"])
             self.username = stored["username"]
             self.public_key = wss.load_public_key(stored["public_key_pem"].encode("ascii"))
-            self._password = unseal(settings.secret_key, stored["password"]).decode("utf-8")
-            client_key = (unseal(settings.secret_key, stored["client_key"]).decode("ascii")
+            self._password = unseal(settings.secret_keys, stored["password"]).decode("utf-8")
+            client_key = (unseal(settings.secret_keys, stored["client_key"]).decode("ascii")
                           if stored.get("client_key") else None)
         except (KeyError, TypeError) as error:
             raise AuthenticationError(f"the AT settings are incomplete ({error})") from None

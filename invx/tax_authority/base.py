@@ -107,6 +107,8 @@ class TaxAuthority(ABC):
     has_credentials = True  # False where no call can succeed (the ``none`` adapter)
     software_certificate = 0  # numCertSWFatur to declare
     series_type = "N"  # tipoSerie: N normal, F training, R recovery
+    # The keys of stored_settings sealed with INVX_SECRET_KEY (``invx secrets rotate``).
+    sealed_settings = ()
 
     @classmethod
     def stored_settings(cls, account, secret_key, **options):

@@ -61,7 +61,7 @@ def test_keys_are_stored_hashed_never_in_clear(app, invx):
     with app.app_context():
         row = db.session.execute(text("SELECT * FROM accounts")).mappings().one()
     assert api_key not in json.dumps({k: str(v) for k, v in row.items()})
-    assert re.fullmatch(r"h1\$[0-9a-f]{64}", row["api_key_hash"])
+    assert re.fullmatch(r"h1\$[0-9a-f]{8}\$[0-9a-f]{64}", row["api_key_hash"])  # names its key
     # Keyed with INVX_SECRET_KEY: the key's plain SHA-256 (what a dump could be tried
     # against) is not what is stored.
     assert hashlib.sha256(api_key.encode()).hexdigest() not in row["api_key_hash"]
@@ -211,4 +211,5 @@ def test_an_unreachable_database_error_hides_the_password(monkeypatch):
                                        "--fiscal-id", "123456789"])
     assert result.exit_code == 1
     assert "hunter2" not in result.output
-    assert "cannot use the database" in result.output
+    assert "cannot connect to the database" in result.output  # the start-up check
+    assert result.output.count("\n") == 1 and "start PostgreSQL" in result.output
