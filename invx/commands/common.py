@@ -12,6 +12,7 @@ SANDBOX_NOTICE = (
     "Sandbox Tax Authority: validation codes (they begin with SBX) are made up locally for "
     "trying invx. They are NOT registered with AT and must never appear on a real document.")
 
+
 class NotFound(click.ClickException):
     """What the command was told to work on (an account, a series, a sequence) does not
     exist: exit status 2, as click's usage errors, so that a script tells a typo from a
