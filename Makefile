@@ -2,19 +2,29 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Two stamps: `make run` needs only what the server runs on; tests, lint and the
+# benchmark add the tools of requirements-dev.txt to the same virtualenv.
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+DEV_STAMP := $(VENV)/.installed-dev
+PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 PORT ?= 8000
 INSTANCE := $(or $(INVX_INSTANCE_PATH),instance)
 
-.PHONY: install run test lint bench profile clean docs-check
+.PHONY: install install-runtime run test lint bench profile migration package-check clean docs-check
 
-install: $(STAMP)
+install: $(DEV_STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt setup.cfg pyproject.toml
+install-runtime: $(RUNTIME_STAMP)
+
+$(RUNTIME_STAMP): requirements.txt setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
-	touch $(STAMP)
+	$(PIP) -r requirements.txt
+	$(PIP) --no-deps -e .
+	touch $(RUNTIME_STAMP)
+
+$(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.txt
+	$(PIP) -r requirements-dev.txt
+	touch $(DEV_STAMP)
 
 # The INVX_SECRET_KEY `make run` uses: $(INSTANCE)/secret-key once it exists (this
 # instance's secrets are sealed with it), even when INVX_SECRET_KEY is set to another key
@@ -24,7 +34,7 @@ KEEP_INSTANCE_KEY ?= yes
 KEY_FILE := $(INSTANCE)/secret-key
 
 run: export INVX_LOG_FORMAT := $(or $(INVX_LOG_FORMAT),text)
-run: install
+run: install-runtime
 	@if [ -s $(KEY_FILE) ] && [ "$(KEEP_INSTANCE_KEY)" != no ]; then \
 		if [ -n "$$INVX_SECRET_KEY" ] && [ "$$INVX_SECRET_KEY" != "$$(cat $(KEY_FILE))" ]; then \
 			echo "make run: your INVX_SECRET_KEY is not $(KEY_FILE), which this instance's" \
@@ -54,7 +64,20 @@ docs-check: install
 	$(BIN)/python -m tests.docs.readme_check
 
 lint: install
-	$(BIN)/ruff check invx tests migrations bench wsgi.py gunicorn.conf.py
+	$(BIN)/ruff check invx tests bench wsgi.py gunicorn.conf.py
+
+# A new Alembic revision from the models' changes (docs/development.md, "Migrations"):
+# `make migration REV=0009 MESSAGE="what changes"`. Flask's own CLI has the authoring
+# commands that `invx db` leaves out.
+migration: install
+	@test -n "$(REV)" -a -n "$(MESSAGE)" || \
+		{ echo 'usage: make migration REV=0009 MESSAGE="what changes"' >&2; exit 2; }
+	$(BIN)/invx db upgrade
+	FLASK_SKIP_DOTENV=1 $(BIN)/flask --app invx db migrate --rev-id "$(REV)" -m "$(MESSAGE)"
+
+# Build the wheel, install it into a fresh virtualenv, migrate and serve from elsewhere.
+package-check:
+	PYTHON=$(PYTHON) .ci/package-check
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache build dist

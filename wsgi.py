@@ -1,4 +1,4 @@
-"""The WSGI entry point: ``gunicorn -c gunicorn.conf.py`` serves ``wsgi:app``."""
-from invx import create_app
+"""``wsgi:app`` of a checkout, kept for commands that name it: the package's ``invx.wsgi``."""
+from invx.wsgi import app
 
-app = create_app()
+__all__ = ["app"]

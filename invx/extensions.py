@@ -17,8 +17,9 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                          "migrations")
+# The Alembic scripts ship inside the package (package data), so an installed invx finds
+# them wherever it runs from.
+MIGRATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations")
 
 # An execution option of a connection that only reads: on SQLite its transaction begins with
 # a plain (deferred) BEGIN, a snapshot that takes no write lock, instead of BEGIN IMMEDIATE

@@ -1,6 +1,7 @@
 """The production gunicorn configuration: which worker class, and green database waits."""
 import os
 import runpy
+import sys
 import threading
 import uuid
 from pathlib import Path
@@ -17,9 +18,43 @@ CONF = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
 
 
 def settings(monkeypatch, **environ):
-    """gunicorn.conf.py's settings, read with ``environ`` as the whole environment."""
+    """invx.gunicorn_config's settings, read afresh with ``environ`` as the whole
+    environment (run_module: the module imported once would keep its first values)."""
     monkeypatch.setattr(os, "environ", dict(environ))
-    return runpy.run_path(str(CONF))
+    monkeypatch.delitem(sys.modules, "invx.gunicorn_config", raising=False)
+    return runpy.run_module("invx.gunicorn_config")
+
+
+def test_gunicorn_takes_the_packages_config_and_its_hooks_by_module_name(monkeypatch):
+    # What `gunicorn -c python:invx.gunicorn_config` does, with no file of the checkout.
+    from gunicorn.app.wsgiapp import WSGIApplication
+
+    monkeypatch.setattr(os, "environ", {"INVX_DATABASE_URL": "postgresql://invx@db/invx"})
+    monkeypatch.setattr(sys, "argv", ["gunicorn", "-c", "python:invx.gunicorn_config"])
+    monkeypatch.delitem(sys.modules, "invx.gunicorn_config", raising=False)  # read afresh
+    app = WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]", prog="gunicorn")
+    assert app.app_uri == "invx.wsgi:app"
+    assert app.cfg.worker_class_str == "gevent"
+    assert (app.cfg.post_fork.__module__, app.cfg.post_fork.__name__) == \
+        ("invx.gunicorn_config", "post_fork")
+    assert app.cfg.logger_class.__name__ == "SafeLogger"
+
+
+def test_invx_wsgi_app_is_invx(monkeypatch, tmp_path):
+    monkeypatch.setenv("INVX_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.delenv("INVX_DATABASE_URL", raising=False)
+    monkeypatch.delitem(sys.modules, "invx.wsgi", raising=False)
+    app = runpy.run_module("invx.wsgi")["app"]
+    assert app.name == "invx"
+    assert app.test_client().get("/livez").status_code == 200
+
+
+def test_the_checkouts_gunicorn_conf_is_the_packages_config(monkeypatch):
+    monkeypatch.setattr(os, "environ", {})
+    shim = runpy.run_path(str(CONF))
+    assert shim["wsgi_app"] == "invx.wsgi:app"
+    assert shim["post_fork"].__module__ == "invx.gunicorn_config"
+    assert shim["logger_class"] == "invx.serving.SafeLogger"
 
 
 @pytest.mark.parametrize("url", ["postgresql://invx@db/invx", "postgres://invx@db/invx",

@@ -5,6 +5,7 @@ from flask.cli import FlaskGroup, NoAppException, ScriptInfo
 from .accounts import accounts_cli
 from .at_log import at_log
 from .backup import backup, export
+from .database import db_cli
 from .demo import demo
 from .fake_at import fake_at_command
 from .keys import keys_cli
@@ -12,6 +13,10 @@ from .registrations import registrations_cli
 from .secrets import secrets_cli
 from .sequences import sequences_cli
 from .verify import verify
+
+# Flask's options that make no sense for one fixed app: which app (--app), its debug mode,
+# and an env file (invx reads no .env: its configuration is the environment).
+_FLASK_OPTIONS = ("env_file", "app", "debug")
 
 
 def register_commands(app):
@@ -32,8 +37,22 @@ def _create_app():
 
 
 class InvxGroup(FlaskGroup):
-    """FlaskGroup whose commands refuse to start, in one line, when invx could not work
-    (``invx.startup``); ``--help`` and ``--version`` always work."""
+    """Flask's CLI group (the app made once per command, an app context pushed) without
+    what belongs to Flask's ``flask`` command: its options, ``.env`` files, ``run``,
+    ``shell`` and ``routes``, and Flask-Migrate's authoring commands (the ``db`` here is
+    invx's, found before the app's). Its commands refuse to start, in one line, when invx
+    could not work (``invx.startup``); ``--help`` and ``--version`` always work."""
+
+    def __init__(self, **extra):
+        super().__init__(create_app=_create_app, add_default_commands=False,
+                         add_version_option=False, load_dotenv=False, set_debug_flag=False,
+                         **extra)
+        self.params = [param for param in self.params if param.name not in _FLASK_OPTIONS]
+        self.add_command(db_cli)
+
+    def parse_args(self, ctx, args):
+        # FlaskGroup's would read --env-file and --app (or FLASK_ENV_FILE, FLASK_APP) first.
+        return click.Group.parse_args(self, ctx, args)
 
     def resolve_command(self, ctx, args):
         try:
@@ -56,5 +75,8 @@ def _start_up_checks():
         raise click.ClickException(str(refusal)) from None
 
 
-main = InvxGroup(create_app=_create_app, add_version_option=True, callback=_start_up_checks,
-                 help="invx: InvoiceXpress-compatible sequences, registered with AT.")
+main = click.version_option(package_name="invx", prog_name="invx",
+                            message="%(prog)s %(version)s")(InvxGroup(
+    callback=_start_up_checks,
+    help="invx: InvoiceXpress-compatible sequences, registered with AT.\n\n"
+         "Configured by the environment (INVX_* variables; no .env file is read)."))

@@ -7,9 +7,11 @@ from flask.cli import AppGroup
 from .. import accounts as accounts_domain
 from .. import config
 from ..tax_authority import adapter_names
-from .common import account_json, echo_json, needs_database
+from .common import account_json, echo_json, echo_table, find_account, needs_database
 
 accounts_cli = AppGroup("accounts", help="Create, list and re-key accounts.")
+LIST_COLUMNS = (("NAME", 24), ("COUNTRY", 7), ("FISCAL ID", 14), ("TAX AUTHORITY", 13),
+                ("SEQUENCES", 0))
 
 
 @accounts_cli.command("create")
@@ -22,7 +24,10 @@ accounts_cli = AppGroup("accounts", help="Create, list and re-key accounts.")
               show_default=True, help="How series are registered with AT.")
 @needs_database
 def create_account(name, country, fiscal_id, api_key, tax_authority):
-    """Create an account and print it, with its API key, as JSON."""
+    """Create an account and print it, with its API key, as JSON.
+
+    Exit status: 0 created, 1 refused (the message says why), 2 a usage error.
+    """
     try:
         account, key = accounts_domain.create_account(name, country, fiscal_id, api_key,
                                                       tax_authority)
@@ -35,17 +40,20 @@ def create_account(name, country, fiscal_id, api_key, tax_authority):
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @needs_database
 def list_accounts(as_json):
-    """List the accounts (API keys are stored hashed and cannot be shown)."""
+    """List the accounts (API keys are stored hashed and cannot be shown): a table, or with
+    --json one object per line (none when there is no account).
+
+    Exit status: 0 listed, 1 the database cannot be used, 2 a usage error.
+    """
     rows = accounts_domain.list_accounts()
     if as_json:
         for account, count in rows:
             echo_json({**account_json(account), "sequences": count,
                         "created_at": account.created_at.isoformat() + "Z"})
         return
-    click.echo(f"{'NAME':<24} {'COUNTRY':<7} {'FISCAL ID':<14} {'TAX AUTHORITY':<13} SEQUENCES")
-    for account, count in rows:
-        click.echo(f"{account.name:<24} {account.country:<7} {account.fiscal_id:<14} "
-                   f"{account.tax_authority:<13} {count}")
+    echo_table(LIST_COLUMNS, [(account.name, account.country, account.fiscal_id,
+                               account.tax_authority, str(count)) for account, count in rows],
+               empty="no accounts yet: `invx accounts create NAME --country PT --fiscal-id NIF`")
 
 
 @accounts_cli.command("rotate-key")
@@ -53,7 +61,11 @@ def list_accounts(as_json):
 @click.option("--api-key", default=None, help="Use this key instead of a fresh random one.")
 @needs_database
 def rotate_key(name, api_key):
-    """Give an account a new API key; the old one stops working at once."""
+    """Give an account a new API key; the old one stops working at once.
+
+    Exit status: 0 done, 1 the key was refused, 2 no such account (or a usage error).
+    """
+    find_account(name)
     try:
         account, key = accounts_domain.rotate_key(name, api_key)
     except accounts_domain.AccountError as error:
@@ -86,7 +98,12 @@ def _read_password(username):
 def set_tax_authority(name, adapter, endpoint, username, public_key, client_cert, client_key,
                       software_certificate, series_type):
     """Choose how an account's series are registered with AT. For --adapter at, the
-    password is prompted for (or read from standard input) and stored encrypted."""
+    password is prompted for (or read from standard input) and stored encrypted.
+
+    Exit status: 0 done, 1 refused (the message says why), 2 no such account (or a usage
+    error).
+    """
+    find_account(name)
     options = {"endpoint": endpoint, "username": username,
                "public_key": public_key.read() if public_key else None,
                "client_cert": client_cert.read() if client_cert else None,

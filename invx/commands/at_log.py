@@ -7,12 +7,14 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from .. import accounts as accounts_domain
 from .. import config
 from ..extensions import db
 from ..models import AtCall, utcnow
 from ..tax_authority.audit import shown_outcome
-from .common import echo_json, needs_database
+from .common import echo_json, echo_table, find_account, needs_database
+
+COLUMNS = (("AT", 24), ("OPERATION", 15), ("SERIE", 12), ("TYPE", 6), ("OUTCOME", 11),
+           ("CODE", 5), ("MS", 7), ("MESSAGE", 0))
 
 
 @click.command("at-log")
@@ -22,25 +24,31 @@ from .common import echo_json, needs_database
 @with_appcontext
 @needs_database
 def at_log(account, limit, as_json):
-    """The account's calls to the Tax Authority, newest first (never with credentials)."""
-    try:
-        account_id = accounts_domain.find_account(account).id
-    except accounts_domain.AccountError as error:
-        raise click.ClickException(str(error)) from None
+    """The account's calls to the Tax Authority, newest first (never with credentials):
+    a table, or with --json one object per line (none for an empty log).
+
+    Exit status: 0 shown, 1 the database cannot be used, 2 no such account (or a usage
+    error).
+    """
+    account_id = find_account(account).id
     calls = db.session.scalars(select(AtCall).where(AtCall.account_id == account_id)
                                .order_by(AtCall.id.desc()).limit(limit))
     now, lease = utcnow(), config.current().registration_lease
-    for call in calls:
-        outcome = shown_outcome(call, now, lease)
-        row = {"at": call.created_at.isoformat(timespec="milliseconds") + "Z",
-               "adapter": call.adapter, "operation": call.operation, "serie": call.serie,
-               "doc_class": call.doc_class, "doc_type": call.doc_type, "outcome": outcome,
-               "result_code": call.result_code, "validation_code": call.validation_code,
-               "duration_ms": call.duration_ms, "message": call.message}
-        if as_json:
+    rows = [_row(call, shown_outcome(call, now, lease)) for call in calls]
+    if as_json:
+        for row in rows:
             echo_json(row)
-        else:
-            kind = f"{call.doc_class or ''}/{call.doc_type or ''}"
-            click.echo(f"{row['at']}  {call.operation:<15} {call.serie or '':<12} {kind:<6} "
-                       f"{outcome:<11} {call.result_code or '':<5} {call.duration_ms:>6}ms  "
-                       f"{call.message or call.validation_code or ''}")
+        return
+    echo_table(COLUMNS, [(row["at"], row["operation"], row["serie"] or "",
+                          f"{row['doc_class'] or ''}/{row['doc_type'] or ''}", row["outcome"],
+                          str(row["result_code"] or ""), str(row["duration_ms"]),
+                          row["message"] or row["validation_code"] or "") for row in rows],
+               empty=f"no calls to the Tax Authority recorded for account {account}")
+
+
+def _row(call, outcome):
+    return {"at": call.created_at.isoformat(timespec="milliseconds") + "Z",
+            "adapter": call.adapter, "operation": call.operation, "serie": call.serie,
+            "doc_class": call.doc_class, "doc_type": call.doc_type, "outcome": outcome,
+            "result_code": call.result_code, "validation_code": call.validation_code,
+            "duration_ms": call.duration_ms, "message": call.message}

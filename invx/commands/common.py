@@ -1,15 +1,50 @@
-"""What the ``invx`` commands share: JSON output, clear database errors."""
+"""What the ``invx`` commands share: JSON output, tables, clear errors and exit statuses."""
 import functools
 import json
 
 import click
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from .. import accounts as accounts_domain
 from ..extensions import db
 
 SANDBOX_NOTICE = (
     "Sandbox Tax Authority: validation codes (they begin with SBX) are made up locally for "
     "trying invx. They are NOT registered with AT and must never appear on a real document.")
+
+
+class NotFound(click.ClickException):
+    """What the command was told to work on (an account, a series, a sequence) does not
+    exist: exit status 2, as click's usage errors, so that a script tells a typo from a
+    failure (1: for ``invx verify``, a broken series)."""
+
+    exit_code = 2
+
+
+def find_account(name):
+    """The account named ``name``; NotFound if there is none."""
+    try:
+        return accounts_domain.find_account(name)
+    except accounts_domain.AccountError as error:
+        raise NotFound(str(error)) from None
+
+
+def echo_table(columns, rows, empty):
+    """``rows`` (tuples of strings) under a header line of ``columns`` ((title, width)
+    pairs, the last one unpadded); ``empty``, one line, when there is no row."""
+    if not rows:
+        click.echo(empty)
+        return
+    widths = [width for _, width in columns[:-1]]
+
+    def line(cells):
+        padded = [f"{cell:<{width}}" for cell, width in zip(cells, widths, strict=False)]
+        return " ".join([*padded, str(cells[-1])]).rstrip()
+
+    click.echo(line([title for title, _ in columns]))
+    for row in rows:
+        click.echo(line(row))
+
 
 def needs_database(command):
     """Turn "no such table" and "cannot connect" into one clear line, not a traceback."""

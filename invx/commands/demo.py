@@ -86,7 +86,10 @@ def _unused_serie(account):
 @with_appcontext
 @needs_database
 def demo(port):
-    """Make sure the demo account exists and print its key with a curl example."""
+    """Make sure the demo account exists and print its key with a curl example.
+
+    Exit status: 0 done, 1 the database cannot be used (is it migrated: `invx db upgrade`?).
+    """
     account, key = ensure_demo_account()
     secret_file = ensure_local_secret_key()
     serie = _unused_serie(account)

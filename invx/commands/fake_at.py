@@ -68,7 +68,11 @@ def _tls(cert, key, client_ca):
 def fake_at_command(host, port, key_file, public_key_out, users, no_activity, latency, tls_cert,
                     tls_key, client_ca, quiet):
     """Run a local imitation of AT's series web service (HTTP, or HTTPS with --tls-cert)
-    until Ctrl-C."""
+    until Ctrl-C.
+
+    Exit status: 0 stopped with Ctrl-C, 1 it cannot listen or read its key or TLS files,
+    2 a usage error.
+    """
     instance = current_app.instance_path
     os.makedirs(instance, exist_ok=True)
     key_file = key_file or os.path.join(instance, "fake-at-key.pem")

@@ -2,10 +2,9 @@
 import click
 from flask.cli import AppGroup
 
-from .. import accounts as accounts_domain
 from .. import config
 from ..registration.resume import FAILED, RESUMED, SKIPPED, interrupted, resume_all
-from .common import needs_database
+from .common import find_account, needs_database
 
 registrations_cli = AppGroup("registrations",
                              help="Registrations with AT that a worker left unfinished.")
@@ -19,12 +18,12 @@ def resume(account):
 
     AT is asked about each type that was sent (consultarSeries) and the codes it gave are
     recorded; types never sent are registered; an interrupted creation is completed. Made
-    for a timer: one line per sequence, a summary, exit status 1 if one failed.
+    for a timer: one line per sequence, then a summary.
+
+    Exit status: 0 none failed (or none was found), 1 one failed or the database cannot be
+    used, 2 no such account (or a usage error).
     """
-    try:
-        account_id = accounts_domain.find_account(account).id if account else None
-    except accounts_domain.AccountError as error:
-        raise click.ClickException(str(error)) from None
+    account_id = find_account(account).id if account else None
     click.echo(f"{len(interrupted(account_id))} interrupted registration(s) found")
     counts = dict.fromkeys((RESUMED, FAILED, SKIPPED), 0)
     for result in resume_all(config.current(), account_id):

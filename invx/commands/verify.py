@@ -6,11 +6,10 @@ import sys
 import click
 from flask.cli import with_appcontext
 
-from .. import accounts as accounts_domain
 from .. import config, errors
 from ..sequence_service.series import find_series
 from ..sequence_service.verification import verify_series
-from .common import needs_database
+from .common import NotFound, find_account, needs_database
 
 STEPS = 10  # progress lines when not on a terminal: one per tenth of the series
 
@@ -26,16 +25,18 @@ STEPS = 10  # progress lines when not on a terminal: one per tenth of the series
 def verify(account, series, progress):
     """Check a whole series: contiguous numbers, the chain, every signature.
 
-    SERIES is its UUID, or an InvoiceXpress sub-series' integer id. Exits 1 on any break.
-    Unlike GET .../verify, which starts from the series' checkpoint, this checks every
-    entry from the start (about 0.1 ms each), and sets the checkpoint where the chain holds.
+    SERIES is its UUID, or an InvoiceXpress sub-series' integer id. Unlike GET .../verify,
+    which starts from the series' checkpoint, this checks every entry from the start (about
+    0.1 ms each), and sets the checkpoint where the chain holds. The report is JSON.
+
+    Exit status: 0 the series is intact, 1 it is broken (the report says where) or the
+    database cannot be used, 2 no such account or series (or a usage error).
     """
+    found_account = find_account(account)
     try:
-        found = find_series(accounts_domain.find_account(account), series)
-    except accounts_domain.AccountError as error:
-        raise click.ClickException(str(error)) from None
+        found = find_series(found_account, series)
     except errors.ApiNotFound:
-        raise click.ClickException(f"account {account} has no series {series}") from None
+        raise NotFound(f"account {account} has no series {series}") from None
     total = max(found.last_number - found.start + 1, 0)
     with _progress(total if progress else 0) as advance:
         report = verify_series(found, config.current().secret_key, progress=advance)

@@ -24,6 +24,10 @@ class LifecycleError(Exception):
     """The operation cannot be done; the message says why."""
 
 
+class SequenceNotFound(LifecycleError):
+    """The account has no (ready) sequence of that serie."""
+
+
 @dataclass(frozen=True)
 class _Target:
     series_id: str
@@ -74,7 +78,7 @@ def _find(account, serie):
         Sequence.account_id == account.id, Sequence.serie_key == serie_key(serie),
         Sequence.state == Sequence.READY))
     if sequence is None:
-        raise LifecycleError(f"account {account.name} has no sequence {serie!r}")
+        raise SequenceNotFound(f"account {account.name} has no sequence {serie!r}")
     if sequence.closed_as and sequence.closed_as != CLOSING:
         raise LifecycleError(f"sequence {sequence.serie} was already {sequence.closed_as}")
     return sequence

@@ -124,12 +124,16 @@ def test_unknown_tax_authority_is_refused(invx):
 
 
 def test_list_shows_accounts_without_keys(invx, client):
+    assert invx("accounts", "list").output.startswith("no accounts yet")
+    assert invx("accounts", "list", "--json").output == ""
     key = json.loads(create(invx, "acme", "--tax-authority", "sandbox").stdout)["api_key"]
     create(invx, "beta", country="ES", fiscal_id="B12345678")
     client.post(f"/sequences.json?api_key={key}", json={"sequence": {"serie": "A"}})
     table = invx("accounts", "list")
     assert table.exit_code == 0
-    assert "acme" in table.output and "beta" in table.output
+    header, *rows = table.output.splitlines()
+    assert header.split() == ["NAME", "COUNTRY", "FISCAL", "ID", "TAX", "AUTHORITY", "SEQUENCES"]
+    assert [row.split()[0] for row in rows] == ["acme", "beta"]
     assert key not in table.output
     rows = [json.loads(line) for line in invx("accounts", "list", "--json").stdout.splitlines()]
     assert [(r["name"], r["sequences"]) for r in rows] == [("acme", 1), ("beta", 0)]
@@ -155,7 +159,7 @@ def test_rotate_key_can_set_a_given_key(invx, client):
 
 def test_rotate_key_of_an_unknown_account_fails(invx):
     result = invx("accounts", "rotate-key", "nobody")
-    assert result.exit_code != 0
+    assert result.exit_code == 2
     assert "no account" in result.output
 
 

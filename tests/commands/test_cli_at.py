@@ -172,7 +172,9 @@ def test_annul_annuls_every_type_of_an_unused_sequence(app, invx, at_sequence, f
     result = invx("sequences", "annul", "acme", "2026")
     assert result.exit_code == 0, result.output
     assert set(at_states(fake_at).values()) == {"N"}
-    assert result.output.count("annulled") == 11
+    header, *rows = result.output.splitlines()
+    assert header.split() == ["TYPE", "AT", "OUTCOME"]
+    assert len(rows) == 11 and all(row.endswith("annulled") for row in rows)
 
 
 def test_annul_is_refused_once_documents_were_issued(app, invx, at_sequence, fake_at):
@@ -202,14 +204,18 @@ def test_a_document_issued_while_annul_starts_stops_it_before_at_is_asked(
 
 
 def test_lifecycle_of_an_unknown_sequence_fails_clearly(invx, at_sequence):
-    assert "no sequence" in invx("sequences", "finish", "acme", "2099").output
+    result = invx("sequences", "finish", "acme", "2099")
+    assert result.exit_code == 2 and "no sequence" in result.output
+    assert invx("sequences", "annul", "nobody", "2026").exit_code == 2
 
 
 def test_at_log_shows_every_call_newest_first_without_credentials(invx, at_sequence, fake_at):
     invx("sequences", "annul", "acme", "2026")
     table = invx("at-log", "acme")
     assert table.exit_code == 0
-    lines = table.output.splitlines()
+    header, *lines = table.output.splitlines()
+    assert header.split() == ["AT", "OPERATION", "SERIE", "TYPE", "OUTCOME", "CODE", "MS",
+                              "MESSAGE"]
     assert len(lines) == 22
     assert "anularSerie" in lines[0] and "registarSerie" in lines[-1]
     rows = [json.loads(line) for line in invx("at-log", "acme", "--json", "--limit", "5").output
@@ -217,7 +223,8 @@ def test_at_log_shows_every_call_newest_first_without_credentials(invx, at_seque
     assert len(rows) == 5
     assert all(row["operation"] == "anularSerie" and row["result_code"] == 2003 for row in rows)
     assert PASSWORD not in table.output
-    assert "no account" in invx("at-log", "nobody").output
+    unknown = invx("at-log", "nobody")
+    assert unknown.exit_code == 2 and "no account" in unknown.output
 
 
 @pytest.mark.parametrize("valid, message", [((-40, -1), "expired on"),

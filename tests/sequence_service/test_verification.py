@@ -80,7 +80,9 @@ def test_the_verify_command_exits_non_zero_on_tampering(app, client, auth, chain
     tamper(app, delete(Entry).where(Entry.id == chain[2]["id"]))
     result = runner.invoke(args=["verify", "acme", SALES])
     assert result.exit_code == 1 and '"valid": false' in result.output
-    assert runner.invoke(args=["verify", "acme", str(uuid.uuid4())]).exit_code == 1
+    # A series (or an account) it cannot find is 2, as a usage error: not a broken one.
+    assert runner.invoke(args=["verify", "acme", str(uuid.uuid4())]).exit_code == 2
+    assert runner.invoke(args=["verify", "nobody", SALES]).exit_code == 2
 
 
 def test_the_verify_command_shows_progress_lines_when_not_on_a_terminal(app, chain,

@@ -30,7 +30,8 @@ def run_migrations_offline():
 
 def run_migrations_online():
     def process_revision_directives(context, revision, directives):
-        # `invx db migrate` with no schema change writes no empty revision.
+        # `make migration` (flask's `db migrate`) with no schema change writes no empty
+        # revision.
         if getattr(config.cmd_opts, "autogenerate", False) and directives[0].upgrade_ops.is_empty():
             directives[:] = []
             logger.info("No changes in schema detected.")

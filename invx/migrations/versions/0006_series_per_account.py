@@ -12,15 +12,16 @@ Revises: 0005
 Create Date: 2026-12-02
 """
 from alembic import op
+from sqlalchemy.sql.elements import conv  # op.f, usable before a migration runs
 
 revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-SERIES_PK, SERIES_UNIQUE = op.f("pk_series"), op.f("uq_series_id_account_id")
-ENTRY_SERIES = op.f("fk_entries_series_id_series")
-OLD_NUMBER, NEW_NUMBER = op.f("uq_entries_series_id_number"), op.f(
+SERIES_PK, SERIES_UNIQUE = conv("pk_series"), conv("uq_series_id_account_id")
+ENTRY_SERIES = conv("fk_entries_series_id_series")
+OLD_NUMBER, NEW_NUMBER = conv("uq_entries_series_id_number"), conv(
     "uq_entries_series_id_account_id_number")
 
 

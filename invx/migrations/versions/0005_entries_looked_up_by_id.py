@@ -22,14 +22,15 @@ Revises: 0004
 Create Date: 2026-11-21
 """
 from alembic import op
+from sqlalchemy.sql.elements import conv  # op.f, usable before a migration runs
 
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-NEW, OLD = op.f("uq_entries_id_account_id"), op.f("uq_entries_account_id_id")
-FOREIGN_KEY = op.f("fk_entries_account_id_accounts")
+NEW, OLD = conv("uq_entries_id_account_id"), conv("uq_entries_account_id_id")
+FOREIGN_KEY = conv("fk_entries_account_id_accounts")
 
 
 def upgrade():
