@@ -53,14 +53,19 @@ def wait_for(condition, seconds=20):
         time.sleep(0.05)
 
 
+def serve_until(server, folder, workers, sent):
+    """GET /livez until ``workers`` workers have served some; returns the requests sent."""
+    while len(per_worker(folder)) < workers:
+        assert sent < 800, f"{len(per_worker(folder))} worker(s) counted {sent} requests"
+        livez(server, 10)
+        sent += 10
+    return sent
+
+
 def test_two_workers_counts_add_up_and_a_dead_workers_are_kept(live_server, tmp_path):
     folder = tmp_path / "metrics"
     server = live_server(workers=2, INVX_METRICS_TOKEN=TOKEN, INVX_METRICS_DIR=folder)
-    sent = 0
-    while len(per_worker(folder)) < 2:  # until both workers have served some
-        assert sent < 400, f"{len(per_worker(folder))} worker(s) counted {sent} requests"
-        livez(server, 10)
-        sent += 10
+    sent = serve_until(server, folder, 2, 0)
     counted = per_worker(folder)
     assert sum(counted.values()) == sent
     assert scraped(server) == sent
@@ -71,8 +76,9 @@ def test_two_workers_counts_add_up_and_a_dead_workers_are_kept(live_server, tmp_
     os.kill(dead, signal.SIGKILL)
     wait_for(lambda: not live_gauge.exists())  # child_exit: mark_process_dead
     assert (folder / f"counter_{dead}.db").exists()
-    livez(server, 10)
-    assert scraped(server) == sent + 10  # the dead worker's requests still counted
+    # Until the worker that replaced it serves too (then it is up, and stops on SIGTERM).
+    sent = serve_until(server, folder, 3, sent)
+    assert scraped(server) == sent  # the dead worker's requests still counted
 
     server.stop()
     log = server.log_path.read_text()
