@@ -12,8 +12,8 @@ from sqlalchemy import create_engine, text
 from invx.commands import main
 from invx.extensions import MIGRATIONS
 
-INVX_COMMANDS = ["accounts", "at-log", "db", "demo", "fake-at", "keys", "registrations",
-                 "sequences", "verify"]
+INVX_COMMANDS = ["accounts", "at-log", "backup", "db", "demo", "export", "fake-at", "keys",
+                 "registrations", "secrets", "sequences", "verify"]
 
 
 @pytest.fixture
