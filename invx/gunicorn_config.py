@@ -11,13 +11,30 @@ import os
 
 from invx import metrics, serving, startup
 
+WORKER_CLASSES = ("gevent", "gthread", "sync")
+
+
+def _count(variable, default, minimum=1):
+    """``variable`` as an integer; a bad value stops gunicorn with one line (gunicorn reads
+    this module before any hook of invx's could answer)."""
+    value = os.environ.get(variable) or str(default)
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or number < minimum:
+        raise SystemExit(f"invx cannot start: {variable} must be an integer of at least "
+                         f"{minimum}, not {value!r}")
+    return number
+
+
 wsgi_app = "invx.wsgi:app"
 bind = os.environ.get("INVX_BIND") or f"127.0.0.1:{os.environ.get('PORT', '8000')}"
 # One worker per core, each serving many requests at once: the requests a process serves
 # at once are what per-series group commit gathers into one transaction (measured with
 # `make bench`: 2 workers x 32 threads gave about 1.6 times the hot-series throughput of
 # 5 workers x 4 threads here).
-workers = int(os.environ.get("INVX_WORKERS") or multiprocessing.cpu_count())
+workers = _count("INVX_WORKERS", multiprocessing.cpu_count())
 
 
 def _on_postgresql():
@@ -30,10 +47,13 @@ def _on_postgresql():
 # bare HTTP stack alike: no GIL handed between threads, and cheaper waits.
 # On SQLite, threads: sqlite3 waits for the database's lock inside C, which would stall
 # every greenlet of the worker, the one holding the lock included.
-threads = int(os.environ.get("INVX_THREADS") or 32)
+threads = _count("INVX_THREADS", 32)
 worker_class = os.environ.get("INVX_WORKER_CLASS") or (
     "gevent" if _on_postgresql() else "gthread" if threads > 1 else "sync")
-worker_connections = int(os.environ.get("INVX_WORKER_CONNECTIONS") or 1000)  # gevent
+if worker_class not in WORKER_CLASSES:
+    raise SystemExit(f"invx cannot start: INVX_WORKER_CLASS must be one of "
+                     f"{', '.join(WORKER_CLASSES)}, not {worker_class!r}")
+worker_connections = _count("INVX_WORKER_CONNECTIONS", 1000)  # gevent
 # Each worker keeps as many database connections as it has threads, so no thread waits for
 # one (measured side by side, 64 clients over 64 series: about 1.2 times the throughput
 # of SQLAlchemy's default pool of 5 + 10). Under gevent, greenlets beyond that wait for a

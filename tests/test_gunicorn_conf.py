@@ -118,3 +118,19 @@ def test_a_request_waiting_on_postgresql_does_not_stall_its_gevent_worker(
     waiting.join(30)
     assert answers["first"].status_code == 200, answers["first"].text
     assert "Using worker: gevent" in server.log_path.read_text()
+
+
+@pytest.mark.parametrize(("environ", "said"), [
+    ({"INVX_THREADS": "abc"}, "INVX_THREADS must be an integer of at least 1, not 'abc'"),
+    ({"INVX_WORKERS": "0"}, "INVX_WORKERS must be an integer of at least 1, not '0'"),
+    ({"INVX_WORKER_CONNECTIONS": "many"}, "INVX_WORKER_CONNECTIONS must be an integer"),
+    ({"INVX_WORKER_CLASS": "tornado"},
+     "INVX_WORKER_CLASS must be one of gevent, gthread, sync, not 'tornado'"),
+])
+def test_a_bad_server_setting_stops_gunicorn_in_one_line(monkeypatch, environ, said):
+    """gunicorn reads these before any hook of invx's runs: SystemExit's one line, not
+    int()'s traceback."""
+    with pytest.raises(SystemExit) as stopped:
+        settings(monkeypatch, **environ)
+    assert str(stopped.value).startswith("invx cannot start: ")
+    assert said in str(stopped.value)
