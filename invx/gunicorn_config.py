@@ -9,7 +9,7 @@ there for the workers' Settings."""
 import multiprocessing
 import os
 
-from invx import metrics, serving, startup
+from invx import metrics, serving
 
 WORKER_CLASSES = ("gevent", "gthread", "sync")
 
@@ -88,7 +88,7 @@ def post_fork(server, worker):
 
 
 def on_starting(server):
-    startup.check_server(server.log)  # refuse to start, in one line, when invx cannot work
+    serving.check_server(server.log)  # refuse to start, in one line, when invx cannot work
     metrics.on_starting(server)  # prometheus_client's multiprocess folder (invx/metrics.py)
 
 

@@ -12,12 +12,15 @@
   the request.
 """
 import json
+import subprocess
+import sys
 import uuid
 
 from gunicorn import glogging, util
 
 from . import logs
 from .config import ConfigError, Settings
+from .log_safety import safe_line
 
 # Refused before invx sees them (documented in README, "Limits"): a request line longer
 # than this is 414; more headers, or one longer, is 431.
@@ -85,3 +88,34 @@ def answer_errors_in_json():
     """Make gunicorn write its own error answers in JSON (its workers call
     ``gunicorn.util.write_error``, which has no setting of its own)."""
     util.write_error = _write_json_error
+
+
+CHECK_TIMEOUT = 60  # seconds the server's start-up checks may take, in all
+
+
+def check_server(log):
+    """gunicorn's ``on_starting`` (its master, before any worker): ``invx.startup``'s checks. A
+    refusal is one line in gunicorn's log, then gunicorn exits with status 1.
+
+    They run in a child process (``python -m invx.startup``): the master must not build the
+    app. Modules it imported would be inherited by every worker, their locks made before
+    gevent patches ``threading`` in the worker: real locks, on which a gevent worker's
+    greenlets deadlock the whole worker (seen: the body watchdog's lock, taken by a
+    greenlet that then yielded to start the watchdog's thread)."""
+    try:
+        child = subprocess.run([sys.executable, "-m", "invx.startup"], capture_output=True,
+                               text=True, timeout=CHECK_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        log.error("invx cannot start: its start-up checks took more than %d s (is the "
+                  "database reachable?)", CHECK_TIMEOUT)
+        raise SystemExit(1) from None
+    said = [line for line in child.stdout.splitlines() if line.strip()]
+    if child.returncode == 0:
+        for line in said:
+            log.warning("%s", line)
+        return
+    if not said:  # not a Refusal: the last line of what the child wrote on stderr
+        errors = [line for line in child.stderr.splitlines() if line.strip()]
+        said = [safe_line(errors[-1]) if errors else f"exit status {child.returncode}"]
+    log.error("invx cannot start: %s", said[-1])
+    raise SystemExit(1)

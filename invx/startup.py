@@ -9,6 +9,7 @@ starts with a warning: it cannot sign entries nor use AT until the key is set.
 """
 import os
 import re
+import sys
 
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
@@ -144,18 +145,18 @@ def _checked(app, migrated, secrets):
             db.engine.dispose()
 
 
-def check_server(log):
-    """gunicorn's ``on_starting`` (its master, before any worker): the server's checks.
-    A refusal is one line in gunicorn's log, then gunicorn exits with status 1."""
+def _check_this_server():
+    """``python -m invx.startup`` (``serving.check_server`` runs it from gunicorn's master):
+    the server's checks; a refusal on stdout and status 1,
+    a warning on stdout and status 0."""
     from . import create_app
     try:
-        app = create_app(settings())
-        warning = _checked(app, migrated=True, secrets=True)
+        warning = _checked(create_app(settings()), migrated=True, secrets=True)
     except Refusal as refusal:
-        log.error("invx cannot start: %s", refusal)
-        raise SystemExit(1) from None
+        print(refusal)
+        sys.exit(1)
     if warning:
-        log.warning("%s", warning)
+        print(warning)
 
 
 # What each ``invx`` command needs before it runs (any other: everything the server needs).
@@ -170,3 +171,7 @@ def check_command(app, name):
         return
     _checked(app, migrated=name not in _DATABASE_ONLY,
              secrets=name not in _DATABASE_ONLY | _OWN_SECRET_CHECKS)
+
+
+if __name__ == "__main__":
+    _check_this_server()

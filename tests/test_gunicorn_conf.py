@@ -134,3 +134,26 @@ def test_a_bad_server_setting_stops_gunicorn_in_one_line(monkeypatch, environ, s
         settings(monkeypatch, **environ)
     assert str(stopped.value).startswith("invx cannot start: ")
     assert said in str(stopped.value)
+
+
+def test_the_master_checks_the_server_without_importing_the_app(tmp_path):
+    """gunicorn's master runs invx's start-up checks in a child process: a module the
+    master imports is inherited by the gevent workers with locks made before gevent patched
+    threading (real locks: a greenlet waiting on one deadlocks its whole worker, as the
+    body watchdog's did). Only the modules the master's own settings and logging need."""
+    import subprocess
+    script = (
+        "import logging, runpy, sys\n"
+        "conf = runpy.run_module('invx.gunicorn_config')\n"
+        "class Server: log = logging.getLogger('master')\n"
+        "conf['on_starting'](Server)\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('invx'))))\n")
+    environ = {**os.environ, "INVX_INSTANCE_PATH": str(tmp_path)}
+    environ.pop("INVX_DATABASE_URL", None)
+    subprocess.run([sys.executable, "-m", "invx", "db", "upgrade"], env=environ, check=True,
+                   capture_output=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", script], env=environ, capture_output=True,
+                          text=True, timeout=120, check=True)
+    imported = set(done.stdout.split())
+    assert imported <= {"invx", "invx.config", "invx.log_safety", "invx.logs", "invx.metrics",
+                        "invx.serving"}, imported

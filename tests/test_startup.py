@@ -31,7 +31,9 @@ def invx(instance, *args, **env):
 
 
 def gunicorn(instance, **env):
-    env = {"INVX_BIND": f"127.0.0.1:{free_port()}", "INVX_WORKERS": "1", **env}
+    # Text lines, read as a person reads them (a refusal is one JSON line the same way).
+    env = {"INVX_BIND": f"127.0.0.1:{free_port()}", "INVX_WORKERS": "1",
+           "INVX_LOG_FORMAT": "text", **env}
     return subprocess.run([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"],
                           cwd=ROOT, env=_environment(instance, **env), capture_output=True,
                           text=True, timeout=TIMEOUT, check=False)
@@ -43,7 +45,7 @@ def refusal(result, *secrets):
     assert result.returncode == 1, output
     assert "Traceback" not in output
     lines = [line for line in output.splitlines()
-             if line.strip() and "[INFO] Starting gunicorn" not in line]
+             if line.strip() and "Starting gunicorn" not in line]
     assert len(lines) == 1, output
     for secret in secrets:
         assert secret not in output
@@ -123,7 +125,7 @@ def test_help_version_and_migrations_need_no_key(sealed_instance, args):
 @pytest.mark.live
 def test_the_server_refuses_a_bad_setting(tmp_path):
     line = refusal(gunicorn(tmp_path, INVX_LOG_LEVEL="verbose"))
-    assert "[ERROR] invx cannot start: INVX_LOG_LEVEL must be one of" in line
+    assert "ERROR gunicorn.error: invx cannot start: INVX_LOG_LEVEL must be one of" in line
 
 
 @pytest.mark.live
@@ -139,7 +141,7 @@ def test_the_server_refuses_a_database_not_migrated(tmp_path):
 ])
 def test_the_server_refuses_secrets_it_cannot_open(sealed_instance, env, says):
     line = refusal(gunicorn(sealed_instance, **env), OTHER, OLD)
-    assert f"[ERROR] invx cannot start: {says}" in line
+    assert f"ERROR gunicorn.error: invx cannot start: {says}" in line
 
 
 @pytest.mark.live
