@@ -10,136 +10,38 @@ and checks of their own (the CA bundle is opened at start), for no compiled depe
 """
 import dataclasses
 import os
-import re
-import ssl
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import current_app
-from limits import parse_many
 from sqlalchemy.engine import make_url
 
+from .config_values import (  # noqa: F401  (ConfigError, database_url: named from here too)
+    LOG_LEVELS,
+    MIN_TOKEN_LENGTH,
+    PREFIX,
+    REDIS_SCHEMES,
+    ConfigError,
+    ca_bundle,
+    check_rate_limit,
+    check_redis_url,
+    choice,
+    database_url,
+    domain_name,
+    log_level_name,
+    number,
+    previous_keys,
+    text,
+    token,
+)
 from .logs import FORMATS
 
-PREFIX = "INVX_"
 EXTENSION = "invx"  # the key of the app's Settings in ``app.extensions``
 GUARD_MODES = ("raise", "log", "off")
 LOG_FORMATS = FORMATS  # invx.logs renders each
 
 
-class ConfigError(ValueError):
-    """An ``INVX_*`` variable holds a value invx cannot use."""
-
-
-def _number(cast, minimum):
-    """A parser of numeric variables: ``cast`` is int or float, refused below ``minimum``."""
-    kind = "an integer" if cast is int else "a number"
-
-    def parse(name, value):
-        try:
-            number = cast(value)
-        except ValueError:
-            raise ConfigError(f"{PREFIX}{name} must be {kind}, not {value!r}") from None
-        if number < minimum:
-            raise ConfigError(f"{PREFIX}{name} must be at least {minimum}")
-        return number
-
-    return parse
-
-
-def _ca_bundle(name, value):
-    """A PEM file of CA certificates, read once here so that a wrong one stops the start."""
-    try:
-        ssl.create_default_context(cafile=value)
-    except OSError as error:  # ssl.SSLError included: a file with no certificate in it
-        raise ConfigError(f"{PREFIX}{name}: no CA certificate can be read from {value!r} "
-                          f"({error.strerror or error})") from None
-    return value
-
-
-def _choice(choices):
-    def parse(name, value):
-        value = value.lower()
-        if value not in choices:
-            raise ConfigError(f"{PREFIX}{name} must be one of {', '.join(choices)}, "
-                              f"not {value!r}")
-        return value
-
-    return parse
-
-
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-def _log_level(name, value):
-    level = value.strip().upper()
-    if level not in LOG_LEVELS:
-        raise ConfigError(f"{PREFIX}{name} must be one of {', '.join(LOG_LEVELS)}, "
-                          f"not {value!r}")
-    return level
-
-
-def _previous_keys(name, value):
-    """Old secret keys, separated by commas or spaces (never shown: they are secrets)."""
-    return tuple(key for key in re.split(r"[\s,]+", value) if key)
-
-
-def database_url(url):
-    """The SQLAlchemy URL to use: ``postgres://`` and ``postgresql://`` mean psycopg2."""
-    for scheme in ("postgres://", "postgresql://"):
-        if url.startswith(scheme):
-            return "postgresql+psycopg2://" + url[len(scheme):]
-    return url
-
-
-def _text(name, value):
-    return value
-
-
-def _domain(name, value):
-    domain = value.strip().strip(".").lower()
-    if not re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+",
-                        domain):
-        raise ConfigError(f"INVX_{name} must be a domain name such as app.example.com, "
-                          f"not {value!r}")
-    return domain
-
-
-MIN_TOKEN_LENGTH = 16
-
-
-def _token(name, value):
-    """A bearer token: printable ASCII without spaces, long enough not to be guessed. The
-    error never shows it (it is a secret)."""
-    if len(value) < MIN_TOKEN_LENGTH or not re.fullmatch(r"[\x21-\x7e]+", value):
-        raise ConfigError(f"{PREFIX}{name} must be at least {MIN_TOKEN_LENGTH} printable "
-                          "ASCII characters without spaces, such as the output of "
-                          "`openssl rand -hex 32`")
-    return value
-
-
-def check_rate_limit(text, what=f"{PREFIX}RATE_LIMIT"):
-    """A rate limit in the ``limits`` library's notation (``100/minute``, ``1000 per hour``,
-    several joined by ``;``), returned as given; ConfigError otherwise."""
-    try:
-        parse_many(text)
-    except ValueError:
-        raise ConfigError(f"{what} must be a rate limit such as 100/minute, not {text!r}") \
-            from None
-    return text
-
-
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
-
-
-def check_redis_url(text, what=f"{PREFIX}REDIS_URL"):
-    if not text.startswith(REDIS_SCHEMES):  # not shown: it may hold Redis's password
-        raise ConfigError(f"{what} must be a URL of scheme {', '.join(REDIS_SCHEMES)}, "
-                          "such as redis://127.0.0.1:6379/0")
-    return text
-
-
-def _setting(default, variable, parse=_text):
+def _setting(default, variable, parse=text):
     """A field of ``Settings``, read from ``INVX_<variable>`` with ``parse``."""
     return field(default=default, metadata={"variable": variable, "parse": parse})
 
@@ -152,51 +54,51 @@ class Settings:
     database_url: str | None = _setting(None, "DATABASE_URL", lambda n, v: database_url(v))
     # Where the embedded database and the demo's keys live; None: Flask's instance folder.
     instance_path: str | None = _setting(None, "INSTANCE_PATH")
-    log_level: str = _setting("INFO", "LOG_LEVEL", _log_level)
+    log_level: str = _setting("INFO", "LOG_LEVEL", log_level_name)
     # Log lines as one JSON object each ("json"), or as text for a person ("text").
-    log_format: str = _setting("json", "LOG_FORMAT", _choice(LOG_FORMATS))
+    log_format: str = _setting("json", "LOG_FORMAT", choice(LOG_FORMATS))
     # Seals AT passwords, client keys and signing keys at rest; unset, invx refuses to
     # store them.
     secret_key: str | None = _setting(None, "SECRET_KEY")
     # Keys INVX_SECRET_KEY had before (commas or spaces between them): what they sealed
     # still opens, until `invx secrets rotate` reseals it with INVX_SECRET_KEY.
-    secret_key_previous: tuple[str, ...] = _setting((), "SECRET_KEY_PREVIOUS", _previous_keys)
-    max_body_bytes: int = _setting(1024 * 1024, "MAX_BODY_BYTES", _number(int, 1024))
+    secret_key_previous: tuple[str, ...] = _setting((), "SECRET_KEY_PREVIOUS", previous_keys)
+    max_body_bytes: int = _setting(1024 * 1024, "MAX_BODY_BYTES", number(int, 1024))
     # The longest a client may take to send a request's body, in seconds (then 408).
-    body_timeout: float = _setting(10.0, "BODY_TIMEOUT", _number(float, 0.1))
+    body_timeout: float = _setting(10.0, "BODY_TIMEOUT", number(float, 0.1))
     # The domain under which a host names an account (ACCOUNT.app.invoicexpress.com); a
     # host under it that names another account than the key's is refused. None: the Host
     # header names no account.
-    account_domain: str | None = _setting(None, "ACCOUNT_DOMAIN", _domain)
+    account_domain: str | None = _setting(None, "ACCOUNT_DOMAIN", domain_name)
     # Database connections each process keeps (plus up to 10 more for a burst):
     # gunicorn.conf.py sets it to the threads of a worker, so no thread waits for one.
-    db_pool_size: int = _setting(32, "DB_POOL_SIZE", _number(int, 1))
+    db_pool_size: int = _setting(32, "DB_POOL_SIZE", number(int, 1))
     # Seconds a new PostgreSQL connection may take to be made (libpq's connect_timeout):
     # a database host that is down but silent fails requests and /readyz this fast.
-    db_connect_timeout: int = _setting(5, "DB_CONNECT_TIMEOUT", _number(int, 1))
+    db_connect_timeout: int = _setting(5, "DB_CONNECT_TIMEOUT", number(int, 1))
     # How long a registration may hold a sequence before another worker may take it over.
     registration_lease_seconds: int = _setting(120, "REGISTRATION_LEASE_SECONDS",
-                                               _number(int, 5))
+                                               number(int, 5))
     # How often (seconds) a worker serving requests looks for registrations whose worker
     # died (their lease ran out) and resumes them; 0: never (``invx registrations resume``
     # on a timer instead).
-    resume_check_seconds: int = _setting(30, "RESUME_CHECK_SECONDS", _number(int, 0))
+    resume_check_seconds: int = _setting(30, "RESUME_CHECK_SECONDS", number(int, 0))
     # Simulated round-trip time of the sandbox Tax Authority, in seconds.
-    sandbox_latency: float = _setting(0.0, "SANDBOX_LATENCY", _number(float, 0))
-    at_connect_timeout: float = _setting(5.0, "AT_CONNECT_TIMEOUT", _number(float, 0.1))
-    at_read_timeout: float = _setting(30.0, "AT_READ_TIMEOUT", _number(float, 0.1))
+    sandbox_latency: float = _setting(0.0, "SANDBOX_LATENCY", number(float, 0))
+    at_connect_timeout: float = _setting(5.0, "AT_CONNECT_TIMEOUT", number(float, 0.1))
+    at_read_timeout: float = _setting(30.0, "AT_READ_TIMEOUT", number(float, 0.1))
     # How many document types of one series are registered with AT at the same time.
-    at_concurrency: int = _setting(6, "AT_CONCURRENCY", _number(int, 1))
+    at_concurrency: int = _setting(6, "AT_CONCURRENCY", number(int, 1))
     # The CAs AT's server certificate is checked against (a PEM file); unset, certifi's
     # copy of Mozilla's list, which requests uses by default.
-    at_ca_bundle: str | None = _setting(None, "AT_CA_BUNDLE", _ca_bundle)
+    at_ca_bundle: str | None = _setting(None, "AT_CA_BUNDLE", ca_bundle)
     # A call to a Tax Authority made while the calling thread has a database transaction
     # open: "raise" (the test suite), "log" an error, or "off" (not even watched).
-    at_transaction_guard: str = _setting("log", "AT_TRANSACTION_GUARD", _choice(GUARD_MODES))
+    at_transaction_guard: str = _setting("log", "AT_TRANSACTION_GUARD", choice(GUARD_MODES))
     # What one GET .../verify checks at most after the series' checkpoint: this many
     # entries, and no page of them begun after this many seconds (an entry is ~0.1 ms).
-    verify_max_entries: int = _setting(10000, "VERIFY_MAX_ENTRIES", _number(int, 1))
-    verify_seconds: float = _setting(1.0, "VERIFY_SECONDS", _number(float, 0))
+    verify_max_entries: int = _setting(10000, "VERIFY_MAX_ENTRIES", number(int, 1))
+    verify_seconds: float = _setting(1.0, "VERIFY_SECONDS", number(float, 0))
     # Requests each account may make (``100/minute``, InvoiceXpress's own limit); None: no
     # limit. Beyond it, 429 with Retry-After.
     rate_limit: str | None = _setting(None, "RATE_LIMIT", lambda n, v: check_rate_limit(v))
@@ -206,7 +108,7 @@ class Settings:
     # The prefix of invx's keys in Redis, for deployments that share one Redis.
     redis_key_prefix: str = _setting("invx", "REDIS_KEY_PREFIX")
     # The bearer token GET /metrics asks for; None: /metrics is off (404).
-    metrics_token: str | None = _setting(None, "METRICS_TOKEN", _token)
+    metrics_token: str | None = _setting(None, "METRICS_TOKEN", token)
     # Where gunicorn's workers keep their metrics (emptied at start); None: a private
     # temporary folder, removed at exit.
     metrics_dir: str | None = _setting(None, "METRICS_DIR")
@@ -225,14 +127,14 @@ class Settings:
             check_redis_url(self.redis_url, "redis_url")
         if isinstance(self.secret_key_previous, str):
             object.__setattr__(self, "secret_key_previous",
-                               _previous_keys("SECRET_KEY_PREVIOUS", self.secret_key_previous))
+                               previous_keys("SECRET_KEY_PREVIOUS", self.secret_key_previous))
         if self.database_url is not None:
             object.__setattr__(self, "database_url", database_url(self.database_url))
         if self.metrics_token is not None:
-            _token("METRICS_TOKEN", self.metrics_token)
+            token("METRICS_TOKEN", self.metrics_token)
         if self.account_domain is not None:
             object.__setattr__(self, "account_domain",
-                               _domain("ACCOUNT_DOMAIN", self.account_domain))
+                               domain_name("ACCOUNT_DOMAIN", self.account_domain))
 
     def __repr__(self):
         """Without the secret key, and the URLs without their passwords: settings

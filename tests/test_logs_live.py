@@ -92,11 +92,25 @@ def test_requests_served_at_once_keep_their_own_ids_and_accounts(live_server, ke
 
 
 def test_an_error_line_of_a_request_has_its_id_and_its_traceback_in_the_same_line(
-        live_server, es_key):
+        live_server, es_key, tmp_path):
     # A Host header gunicorn cannot route makes no error; an unreadable cursor is a 400
     # logged at info. The sure way to an error line with a traceback in a live server is
-    # the database gone: SQLite's file made unreadable under the worker.
-    server = live_server(workers=1, INVX_DATABASE_URL="sqlite:////nonexistent/dir/x.sqlite3")
+    # the database gone: the server starts on a migrated SQLite file (the start-up checks
+    # want one), whose folder is then removed before the worker ever connects (no resume
+    # check: nothing connects before the request).
+    import shutil
+
+    import flask_migrate
+
+    from invx import create_app
+    from tests.support.settings import suite_settings
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    url = f"sqlite:///{folder}/x.sqlite3"
+    with create_app(suite_settings(url)).app_context():
+        flask_migrate.upgrade()
+    server = live_server(workers=1, INVX_DATABASE_URL=url, INVX_RESUME_CHECK_SECONDS="0")
+    shutil.rmtree(folder)
     answer = requests.get(f"{server.url}{API}/series", timeout=10,
                           headers={"Authorization": f"Bearer {es_key}",
                                    "X-Request-ID": "down-1"})
