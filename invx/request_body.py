@@ -135,10 +135,10 @@ class Watchdog:
             return
         with self._lock:
             self._watches.add(watch)
-            if self._pid != os.getpid():  # first use in this (forked) process
-                self._pid = os.getpid()
-                threading.Thread(target=self._run, name="invx-body-watchdog",
-                                 daemon=True).start()
+            first = self._pid != os.getpid()  # first use in this (forked) process
+            self._pid = os.getpid()
+        if first:  # started outside the lock: under gevent, starting a thread yields
+            threading.Thread(target=self._run, name="invx-body-watchdog", daemon=True).start()
         try:
             yield watch
         finally:
