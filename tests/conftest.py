@@ -15,6 +15,7 @@ from invx.auth import key_gate
 from invx.config import EXTENSION, settings_of
 from invx.extensions import db
 from invx.models import SigningKey
+from invx.tax_authority import reachability
 
 from .support.live import LiveServer
 from .support.postgres import (
@@ -89,6 +90,7 @@ def _empty_tables(request):
             db.session.execute(delete(table))
         db.session.commit()
     key_gate.reset()  # the keys it saw are gone with their accounts
+    reachability.forget()  # what this process saw of the Tax Authorities, for /readyz
 
 
 @pytest.fixture

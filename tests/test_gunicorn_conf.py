@@ -155,5 +155,5 @@ def test_the_master_checks_the_server_without_importing_the_app(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], env=environ, capture_output=True,
                           text=True, timeout=120, check=True)
     imported = set(done.stdout.split())
-    assert imported <= {"invx", "invx.config", "invx.log_safety", "invx.logs", "invx.metrics",
-                        "invx.serving"}, imported
+    assert imported <= {"invx", "invx.config", "invx.config_values", "invx.log_safety",
+                        "invx.logs", "invx.metrics", "invx.serving"}, imported
