@@ -76,13 +76,21 @@ def candidate_digests(key, keys):
     """Every digest ``key`` may be stored under with ``keys`` (``secret_box.Keys``): the
     current key's, each previous key's, with or without the key's name, and plain SHA-256
     (stored before migration 0007)."""
+    return _digests_of(key, keys)[1]
+
+
+def _digests_of(key, keys):
+    """(the digest ``key`` is stored under now, ``candidate_digests``), each HMAC made once."""
     legacy = legacy_digest(key)
-    candidates = {legacy}
-    if keys.current:
-        for secret_key in (keys.current, *keys.previous):
+    if not keys.current:
+        return legacy, {legacy}
+    current = keyed_digest(legacy, keys.current)
+    candidates = {legacy, current}
+    for secret_key in (keys.current, *keys.previous):
+        candidates.add(keyed_digest(legacy, secret_key, named=False))
+        if secret_key != keys.current:
             candidates.add(keyed_digest(legacy, secret_key))
-            candidates.add(keyed_digest(legacy, secret_key, named=False))
-    return candidates
+    return current, candidates
 
 
 def hash_api_key(key):
@@ -184,7 +192,7 @@ def account_for_key(key):
     if not is_valid_api_key(key):
         return None
     keys = _keys()
-    digest, candidates = digest_with(key, keys.current), candidate_digests(key, keys)
+    digest, candidates = _digests_of(key, keys)
     account = db.session.scalar(select(Account).where(Account.api_key_hash.in_(candidates)))
     if account is None or not any(hmac.compare_digest(account.api_key_hash, candidate)
                                   for candidate in candidates):
