@@ -21,6 +21,7 @@ One context variable holding one dict per request, not ``structlog.contextvars``
 environ shares that very dict with gunicorn, and a request resets it with one ``set``.
 """
 import contextvars
+import datetime
 import functools
 import json
 import logging
@@ -33,6 +34,7 @@ from .log_safety import MASK, MAX_MESSAGE, escape_controls, may_hold_secret, red
 
 FORMATS = ("json", "text")
 FIELDS = "invx.log"  # the request's fields in the WSGI environ
+RENDERED = "invx_rendered"  # a record's attribute: its line, rendered already
 HEADER = "X-Request-ID"
 # What a client's X-Request-ID may be to be kept (RFC 9110 token characters, less those a
 # shell, a URL or a log reader treats specially): otherwise invx makes its own.
@@ -195,13 +197,33 @@ def check_format(log_format):
     return log_format
 
 
+class _Formatter(structlog.stdlib.ProcessorFormatter):
+    """structlog's formatter, which passes a record rendered already (``RENDERED``: an
+    access line, ``access_line``) as it is."""
+
+    def format(self, record):
+        rendered = record.__dict__.get(RENDERED)
+        return super().format(record) if rendered is None else rendered
+
+
 def formatter(log_format):
     """The ``logging.Formatter`` of every handler invx and gunicorn write through."""
     renderer = (structlog.processors.JSONRenderer(serializer=_dumps)
                 if check_format(log_format) == "json" else _render_text)
-    return structlog.stdlib.ProcessorFormatter(
+    return _Formatter(
         foreign_pre_chain=_PRE_CHAIN,
         processors=[structlog.processors.format_exc_info, _safe_fields, renderer])
+
+
+def access_line(fields, logger_name):
+    """The JSON line of a request's access record, ``fields`` from ``access_fields``: what
+    ``formatter("json")`` makes of it (the same fields, order and redaction), made
+    straight, without the processors' chain. An access line is written at every request:
+    ``python -m bench.log_cost`` measured it at about 75 µs the long way, XX µs this way."""
+    event = {"event": "request", **(_request.get() or {}), "level": "info",
+             "logger": logger_name, **fields,
+             "time": datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")}
+    return _dumps(_safe_fields(None, None, event))
 
 
 def configure(log_format, level):
