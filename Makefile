@@ -53,6 +53,10 @@ run: install-runtime
 test: install
 	$(BIN)/pytest
 
+# invx alone under its production gunicorn, against the HTTP ceiling and the naive design
+# of a bare reference app (bench/bare, under gevent and under gthread, the better counting),
+# on two throwaway clusters; the ratios of issue 20's targets go to docs/benchmarks.md
+# (docs/performance.md). Quicker: BENCH_ARGS="--duration 4 --no-million".
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 

@@ -1,14 +1,15 @@
-"""What ``make bench``, ``bench.compare`` and ``make profile`` share: a checkout served by
-gunicorn on a throwaway cluster, the load generator, the series it loads, their checks."""
+"""What ``make bench``, ``bench.compare`` and ``make profile`` share: a checkout's database
+and accounts, the targets the load generator drives (a URL and the API key it sends), the
+load generator itself, and the series' set-up. The servers are ``servers``; the checks of
+the series written, ``checks``."""
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
+from typing import NamedTuple
 
 import requests
 from sqlalchemy import text
@@ -19,19 +20,12 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wsgi_app(root):
-    """The benchmark's WSGI app in the checkout ``root``: invx with the references
-    (``bench/wsgi.py``). A checkout from before it (invx/bench_api.py) serves them from
-    invx's own app, with INVX_BENCHMARK_ENDPOINTS set: ``bench.compare`` measures both."""
-    if (Path(root) / "bench" / "wsgi.py").exists():
-        return "bench.wsgi:app", {}
-    return "wsgi:app", {"INVX_BENCHMARK_ENDPOINTS": "1"}
+class Target(NamedTuple):
+    """One URL template the load generator PUTs to (``{id}`` left for it), with the API
+    key it sends; ``series`` is the invx series, None for a reference."""
+    url: str
+    key: str
+    series: str | None = None
 
 
 def invx_command(root):
@@ -41,49 +35,39 @@ def invx_command(root):
     return [PYTHON, "-m", main]
 
 
-class Server:
-    """invx (and the references) under gunicorn with the production configuration, on one
-    cluster; ``root`` is the checkout it serves."""
-
-    def __init__(self, env, log, root=ROOT):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(log, "ab")  # noqa: SIM115 (closed in stop)
-        app, extra = wsgi_app(root)
-        self.process = subprocess.Popen(
-            [PYTHON, "-m", "gunicorn", "-c", "gunicorn.conf.py", app], cwd=root,
-            env={**env, **extra, "INVX_BIND": f"127.0.0.1:{self.port}"}, stdout=self.log,
-            stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                requests.get(self.url + "/openapi.json", timeout=2)
-                return
-            except requests.RequestException:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("gunicorn did not start")
-
-    def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
+def prepare(cluster, root=ROOT):
+    """Migrate a fresh cluster with the checkout at ``root`` and make an account; returns
+    (server environment, API key)."""
+    env = {**os.environ, "INVX_DATABASE_URL": cluster.url, "INVX_LOG_LEVEL": "WARNING",
+           "INVX_SECRET_KEY": secrets.token_urlsafe(32)}
+    subprocess.run([*invx_command(root), "db", "upgrade"], cwd=root, env=env, check=True,
+                   capture_output=True)
+    return env, create_account(env, "bench", root)
 
 
-def load(urls, key, clients, duration, warmup, watch=None):
-    """Run the load generator; with ``watch`` ({"server": pid, "database": pid}), also the
-    CPU milliseconds per request each of those process families and the load generator
-    used over the whole run."""
+def create_account(env, name, root=ROOT):
+    """A new invx account, ``invx accounts create NAME ... --api-key``; returns its key."""
+    key = secrets.token_hex(20)
+    subprocess.run([*invx_command(root), "accounts", "create", name, "--country", "ES",
+                    "--fiscal-id", "B12345678", "--api-key", key],
+                   cwd=root, env=env, check=True, capture_output=True)
+    return key
+
+
+def account_keys(env, key, count, root=ROOT):
+    """``count`` API keys: ``key`` (prepare's account) and count - 1 new accounts'."""
+    return [key, *(create_account(env, f"bench-{n}", root) for n in range(1, count))]
+
+
+def load(targets, clients, duration, warmup, watch=None):
+    """Run the load generator over ``targets``; with ``watch`` ({"server": pid, "database":
+    pid}), also the CPU milliseconds per request each of those process families and the
+    load generator used over the whole run."""
     command = [PYTHON, "-m", "bench.load", "--clients", str(clients), "--duration",
-               str(duration), "--warmup", str(warmup), "--key", key]
-    for url in urls:
-        command += ["--url", url]
+               str(duration), "--warmup", str(warmup), "--targets", "-"]
     before = {name: cpu.snapshot(pid) for name, pid in (watch or {}).items()}
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True,
+                          input=json.dumps([[t.url, t.key] for t in targets]),
                           timeout=duration + warmup + 120)
     result = json.loads(done.stdout)
     served = result["requests"] + result["warmup_requests"]
@@ -100,46 +84,34 @@ def entries_url(base, series_id):
 
 
 def reference_url(base, design):
-    """The same, for a new series of a reference (``naive`` or ``ceiling``, references)."""
-    return f"{base}/bench/v1/{design}/{uuid.uuid4()}/entries/{{id}}"
+    """The same, for a new series of a reference (``naive`` or ``ceiling``) of the bare
+    app served at ``base``."""
+    return f"{base}/{design}/{uuid.uuid4()}/entries/{{id}}"
 
 
-def new_series(base, key, name):
+def new_series(base, key, name, session=requests):
     series_id = str(uuid.uuid4())
-    response = requests.put(f"{base}/sequence/v1/series/{series_id}",
-                            json={"name": name, "prefix": "INV-", "padding": 7},
-                            headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    response = session.put(f"{base}/sequence/v1/series/{series_id}",
+                           json={"name": name, "prefix": "INV-", "padding": 7},
+                           headers={"Authorization": f"Bearer {key}"}, timeout=30)
     response.raise_for_status()
     return series_id
 
 
-def check(base, key, engine, series_id, full_verify=True):
-    """Gap-free (in SQL) and, unless the series was prefilled, its chain verifies."""
-    with engine.connect() as connection:
-        count, low, high, ids = connection.execute(text(
-            "SELECT count(*), min(number), max(number), count(DISTINCT id) FROM entries "
-            "WHERE series_id = :s"), {"s": series_id}).one()
-        broken = connection.execute(text(
-            "SELECT count(*) FROM entries e JOIN entries p ON p.series_id = e.series_id "
-            "AND p.number = e.number - 1 WHERE e.series_id = :s "
-            "AND e.previous_id IS DISTINCT FROM p.id"), {"s": series_id}).scalar()
-    gap_free = count == 0 or (low == 1 and high == count and ids == count and broken == 0)
-    verified = verify_whole(base, key, series_id, count) if full_verify else None
-    return {"entries": count, "gap_free": gap_free, "chain_verifies": verified}
+def invx_targets(base, keys, count, name):
+    """``count`` new series of invx, the n-th of the account ``keys[n % len(keys)]``."""
+    with requests.Session() as session:
+        targets = []
+        for n in range(count):
+            key = keys[n % len(keys)]
+            series_id = new_series(base, key, f"{name}-{n}", session)
+            targets.append(Target(entries_url(base, series_id), key, series_id))
+    return targets
 
 
-def verify_whole(base, key, series_id, count):
-    """Whether GET .../verify checks ``count`` entries and finds the chain whole. A series
-    beyond one request's budget is verified by the requests that follow (each goes on from
-    the checkpoint the one before left); a checkout from before checkpoints checks the
-    whole series at once."""
-    checked = 0
-    while True:
-        report = requests.get(f"{base}/sequence/v1/series/{series_id}/verify",
-                              headers={"Authorization": f"Bearer {key}"}, timeout=600).json()
-        checked += report["entries"]
-        if report["valid"] is not None:
-            return report["valid"] and checked == count
+def reference_targets(base, design, keys, count):
+    """``count`` new series of a reference, spread over the keys as ``invx_targets``."""
+    return [Target(reference_url(base, design), keys[n % len(keys)]) for n in range(count)]
 
 
 def prefill(engine, series_id, n):
@@ -157,21 +129,6 @@ def prefill(engine, series_id, n):
             "UPDATE series SET last_number = :n, last_entry_id = md5('p' || :n)::uuid::text "
             "WHERE id = :s"), {"s": series_id, "n": n})
         connection.execute(text("ANALYZE entries"))
-
-
-def prepare(cluster, root=ROOT):
-    """Migrate a fresh cluster with the checkout at ``root`` and make an account; returns
-    (server environment, API key)."""
-    env = {**os.environ, "INVX_DATABASE_URL": cluster.url, "INVX_LOG_LEVEL": "WARNING",
-           "INVX_SECRET_KEY": secrets.token_urlsafe(32)}
-    invx = invx_command(root)
-    subprocess.run([*invx, "db", "upgrade"], cwd=root, env=env, check=True,
-                   capture_output=True)
-    key = secrets.token_hex(20)
-    subprocess.run([*invx, "accounts", "create", "bench", "--country", "ES", "--fiscal-id",
-                    "B12345678", "--api-key", key],
-                   cwd=root, env=env, check=True, capture_output=True)
-    return env, key
 
 
 def settle(engine):

@@ -13,10 +13,12 @@ GIL samples do (they put 13% in psycopg2's C code, where perf finds 0.4%: most l
 time a worker spent descheduled after waking PostgreSQL).
 
 With ``--under-load`` (py-spy), what limits throughput: invx under gunicorn with the
-production configuration, 64 clients on one hot series from the load generator, and py-spy
-sampling the workers only while they hold the GIL, that is, their Python CPU. It prints the
-CPU per request of the server, the database and the load generator, and the functions that
-hold the GIL most.
+production configuration, 64 clients on one hot series from the load generator (or over
+``--series`` series of ``--accounts`` accounts: ``--series 64`` is ``make bench``'s
+64-series scenario), and py-spy sampling the workers only while they hold the GIL, that is,
+their Python CPU. It prints the CPU per request of the server, the database and the load
+generator, and the functions that hold the GIL most. ``--perf`` takes ``--series`` and
+``--accounts`` too.
 """
 import argparse
 import collections
@@ -48,47 +50,57 @@ def main():
                         help="sample every process with Linux perf under 64 clients")
     parser.add_argument("--duration", type=float, default=8.0,
                         help="seconds, --under-load and --perf")
+    parser.add_argument("--series", type=int, default=1,
+                        help="series the 64 clients spread over, --under-load and --perf")
+    parser.add_argument("--accounts", type=int, default=1,
+                        help="accounts the series are spread over")
     args = parser.parse_args()
+    if not 1 <= args.accounts <= args.series:
+        parser.error("--accounts must be between 1 and --series")
     if args.perf:
-        with_perf(args.duration)
+        with_perf(args.duration, args.series, args.accounts)
     elif args.under_load:
-        under_load(args.duration)
+        under_load(args.duration, args.series, args.accounts)
     else:
         one_at_a_time(args.requests)
 
 
 @contextlib.contextmanager
-def _hot_series(out, clients):
-    """(cluster, server, key, url) of invx under gunicorn on a throwaway cluster, one hot
-    series warmed up by ``clients`` clients; the server stops on leaving."""
-    from .harness import Server, entries_url, load, new_series, prepare
+def _loaded(out, clients, series, accounts):
+    """(cluster, server, targets) of invx under gunicorn on a throwaway cluster, ``series``
+    series of ``accounts`` accounts warmed up by ``clients`` clients; the server stops on
+    leaving."""
+    from .harness import account_keys, invx_targets, load, prepare
+    from .servers import Server
     with Cluster("profile") as cluster:
         env, key = prepare(cluster)
+        keys = account_keys(env, key, accounts)
         server = Server(env, Path(out) / "gunicorn.log")
         try:
-            url = entries_url(server.url, new_series(server.url, key, "hot"))
-            load([url], key, clients, 2, 0.5)  # warm up: connections, the signing key
-            yield cluster, server, key, url
+            targets = invx_targets(server.url, keys, series, "profiled")
+            load(targets, clients, 2, 0.5)  # warm up: connections, the signing key
+            yield cluster, server, targets
         finally:
             server.stop()
 
 
-def _print_load(result, clients, duration):
-    print(f"{clients} clients, one hot series, {duration:g} s: {result['rps']} req/s, "
+def _print_load(result, clients, duration, series):
+    where = "one hot series" if series == 1 else f"{series} series"
+    print(f"{clients} clients, {where}, {duration:g} s: {result['rps']} req/s, "
           f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, errors {result['errors']}")
     print("CPU ms per request: " + ", ".join(f"{name} {ms}" for name, ms in
                                              result["cpu_ms"].items())
           + f"; the machine idle {result['idle_pct']}% of the time")
 
 
-def with_perf(duration, clients=64):
-    from .run import load
+def with_perf(duration, series=1, accounts=1, clients=64):
+    from .harness import load
     perf = shutil.which("perf")
     if perf is None:
         print("perf is not installed (Debian: apt install linux-perf)")
         return
-    with tempfile.TemporaryDirectory() as out, _hot_series(out, clients) as (
-            cluster, server, key, url):
+    with tempfile.TemporaryDirectory() as out, _loaded(out, clients, series, accounts) as (
+            cluster, server, targets):
         data = str(Path(out) / "perf.data")
         recorded = []
 
@@ -100,7 +112,7 @@ def with_perf(duration, clients=64):
         # Sampling starts after the load generator's warm-up and stops before its end.
         recorder = threading.Timer(1.5, record)
         recorder.start()
-        result = load([url], key, clients, duration, 0.5,
+        result = load(targets, clients, duration, 0.5,
                       {"server": server.process.pid, "database": cluster.postmaster_pid})
         recorder.join()
         if recorded[0].returncode != 0:  # not root, or kernel.perf_event_paranoid too high
@@ -108,7 +120,7 @@ def with_perf(duration, clients=64):
             return
         roles = {**dict.fromkeys(cpu.family(cluster.postmaster_pid), "database"),
                  **dict.fromkeys(cpu.family(server.process.pid), "server"), 0: "idle"}
-        _print_load(result, clients, duration)
+        _print_load(result, clients, duration, series)
         shares, server_objects = collections.Counter(), collections.Counter()
         for share, pid, shared_object in _perf_report(perf, data):
             role = roles.get(pid, "load generator, other")
@@ -135,21 +147,21 @@ def _perf_report(perf, data):
     return rows
 
 
-def under_load(duration, clients=64):
-    from .run import PYTHON, ROOT, load
-    with tempfile.TemporaryDirectory() as out, _hot_series(out, clients) as (
-            cluster, server, key, url):
+def under_load(duration, series=1, accounts=1, clients=64):
+    from .harness import PYTHON, ROOT, load
+    with tempfile.TemporaryDirectory() as out, _loaded(out, clients, series, accounts) as (
+            cluster, server, targets):
         spies = [subprocess.Popen(
             [str(Path(PYTHON).parent / "py-spy"), "record", "--gil", "--nonblocking",
              "--rate", "200", "--duration", str(int(duration)), "--format", "raw",
              "--output", str(Path(out) / f"{pid}.txt"), "--pid", str(pid)],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for pid in cpu.family(server.process.pid)[1:]]
-        result = load([url], key, clients, duration, 0.2,
+        result = load(targets, clients, duration, 0.2,
                       {"server": server.process.pid, "database": cluster.postmaster_pid})
         for spy in spies:
             spy.wait(timeout=duration + 60)
-        _print_load(result, clients, duration)
+        _print_load(result, clients, duration, series)
         _print_gil_profile(sorted(Path(out).glob("*.txt")))
 
 

@@ -18,7 +18,8 @@ import uuid
 import requests
 
 from .cluster import Cluster
-from .harness import ROOT, Server, new_series, prepare
+from .harness import ROOT, new_series, prepare
+from .servers import Server
 
 MADE_UP = "0123456789abcdef0123456789abcdef01234567"
 

@@ -32,7 +32,7 @@ from invx.extensions import db
 from invx.models import Series, VerificationCheckpoint
 from invx.sequence_service import checkpoints
 
-from . import harness
+from . import harness, servers
 from .cluster import Cluster
 
 
@@ -100,7 +100,7 @@ def _say(label, seconds, report):
 
 def run(url, entries, backlog, full, log):
     env, key = harness.prepare(type("Database", (), {"url": url}))
-    server = harness.Server({**env, "INVX_WORKERS": "1"}, log)
+    server = servers.Server({**env, "INVX_WORKERS": "1"}, log)
     try:
         series_id = harness.new_series(server.url, key, "million")
         app = _build(url, env["INVX_SECRET_KEY"], series_id, entries, backlog)
