@@ -171,6 +171,8 @@ def _print_gil_profile(paths, top=30):
     for path in paths:
         for line in path.read_text().splitlines():
             stack, _, count = line.rpartition(" ")
+            if not count.isdigit():  # py-spy's raw output can end with a cut line
+                continue
             names = []
             for frame in stack.split(";"):
                 match = FRAME.match(frame)

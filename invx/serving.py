@@ -56,10 +56,11 @@ class SafeLogger(glogging.Logger):
             if log.isEnabledFor(logging.INFO):
                 # The record made here, not by ``log.info``, which would walk the stack for
                 # the caller's file and line (of no use in an access line), and rendered
-                # already: half of this line's cost (``python -m bench.log_cost``).
+                # already for invx's formatter (``python -m bench.log_cost``: a third of the
+                # line's cost); its fields stay on it for any other formatter.
+                line = logs.access_line(fields, log.name)
                 log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, "request", (),
-                                          None, extra={
-                                              logs.RENDERED: logs.access_line(fields, log.name)}))
+                                          None, extra={**fields, logs.RENDERED: line}))
             return
         atoms = self.atoms_wrapper_class(self.atoms(resp, req, environ, request_time))
         self.access_log.info(self.cfg.access_log_format, atoms, extra=fields)

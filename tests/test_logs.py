@@ -141,6 +141,25 @@ def test_every_line_of_a_request_and_its_access_fields_carry_its_id_and_notes():
                       "account": "acme", "series": "S", "number": 7}
 
 
+@pytest.mark.parametrize("path", ["/sequence/v1/series/S/entries/E", f"/sequences/{KEY}.json"])
+def test_an_access_line_rendered_straight_is_the_formatters_own(path):
+    """``access_line`` is a shortcut for the formatter's chain: the same fields, in the same
+    order, redacted alike (a key in the path masked); only the time may differ."""
+    environ = {"REQUEST_METHOD": "PUT", "PATH_INFO": path, "REMOTE_ADDR": "127.0.0.1",
+               logs.FIELDS: {"request_id": "client-id-1", "account": "acme"}}
+    fields = logs.access_fields("200 OK", 681, environ, timedelta(milliseconds=1.5))
+    record = logging.LogRecord("gunicorn.access", logging.INFO, __file__, 0, "request", (),
+                               None)
+    record.__dict__.update(fields)
+    long_way = json.loads(logs.formatter("json").format(record))
+    straight = json.loads(logs.access_line(fields, "gunicorn.access"))
+    assert list(straight) == list(long_way)
+    assert {**straight, "time": None} == {**long_way, "time": None}
+    assert KEY not in json.dumps(straight)
+    record.__dict__[logs.RENDERED] = "as it is"
+    assert logs.formatter("json").format(record) == "as it is"
+
+
 def _ids(response):
     return response.headers.getlist("X-Request-ID")
 
