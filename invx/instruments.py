@@ -107,13 +107,13 @@ class RequestMetrics:
             histogram.observe(seconds)
 
 
-def batch_committed(api, requests, issued, seconds):
-    """A group-commit batch of ``requests`` was committed in ``seconds``, ``issued`` of
-    them new entries (the others replays or refusals)."""
+def batch_committed(requests, issued, seconds):
+    """A group-commit batch of ``requests`` was committed in ``seconds``; ``issued`` is
+    {API: new entries} (the other requests were replays or refusals)."""
     BATCH_REQUESTS.observe(requests)
     BATCH_DURATION.observe(seconds)
-    if issued:
-        ENTRIES.labels(api).inc(issued)
+    for api, count in issued.items():
+        ENTRIES.labels(api).inc(count)
 
 
 def at_call(adapter, operation, outcome, seconds):

@@ -110,7 +110,9 @@ def _close(account, serie, closed_as, operation, settings, refusal=None):
         db.session.execute(update(Sequence).where(Sequence.pk == sequence.pk)
                            .values(closed_as=CLOSING))
         db.session.commit()
+        # In the order entry batches lock series (postgres_store): no deadlock with one.
         locked = db.session.scalars(select(Series).where(Series.sequence_pk == sequence.pk)
+                                    .order_by(Series.account_id, Series.id)
                                     .with_for_update()
                                     .execution_options(populate_existing=True)).all()
         refused = refusal(locked) if refusal else None

@@ -1,29 +1,31 @@
 """Issuing entries: the next number of a series, gap-free, idempotent, chained and signed.
 
 Knows nothing of HTTP. Everything an entry depends on is decided in the one transaction
-that writes it (``store`` holds its statements). The series is read under its row
-lock (on SQLite the whole database: every transaction begins IMMEDIATE), with the ids
-already used; the API key is checked, and each entry's number, chain link and signature
-made. Then come the entries, the counter and the commit. A request is answered only after
-that commit. An id that another process used meanwhile is caught by a unique constraint,
-and the batch is written again.
+that writes it (``store`` holds its statements). The batch's series are read under their
+row locks (on SQLite the whole database: every transaction begins IMMEDIATE), with the ids
+already used; the API key is checked for each, and each entry's number, chain link and
+signature made (``numbering``). Then come the entries, the counters and the commit. A
+request is answered only after that commit. An id that another process used meanwhile is
+caught by a unique constraint, and the batch is written again, one request at a time.
 
-Concurrent requests for one series in this process share that transaction (group commit,
-``group_commit``). A batch costs the same statements whatever its size.
+Concurrent requests in this process share that transaction, whatever their series (group
+commit, ``group_commit``). A batch costs the same statements whatever its size and however
+many series it holds. A series that may not number (unknown to the key, closed, not
+registered) fails its own requests only.
 """
-import hmac
+import collections
 import time
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from .. import errors, instruments
 from ..auth import account_for_digest
 from ..extensions import db
-from ..models import Series, utcnow
+from ..models import utcnow
 from ..secret_box import SecretKeyMissing, SecretUnreadable
-from . import group_commit, jws, signing, store
-from .rows import EntryRow, SeriesView
-from .series import format_code, request_hash, series_lookup
+from . import group_commit, numbering, signing, store
+from .rows import SeriesView
+from .series import request_hash, series_lookup
 
 MAX_ATTEMPTS = 3
 
@@ -37,28 +39,33 @@ def issue_entry(key_digest, series_ref, entry_id, meta, client_sig, secret_key):
     lookup = series_lookup(series_ref)
     if lookup is None:  # names no series at all: 404, once the key is known good
         raise _unknown_series_error(key_digest)
-    ticket = group_commit.Ticket(entry_id, request_hash({"meta": meta or {}, "sig": client_sig}),
+    ticket = group_commit.Ticket((key_digest, lookup), entry_id,
+                                 request_hash({"meta": meta or {}, "sig": client_sig}),
                                  meta, client_sig)
-    return group_commit.submit(
-        (db.engine, key_digest, lookup), ticket,
-        lambda batch: _write_batch(key_digest, lookup, batch, secret_key))
+    return group_commit.submit(db.engine, ticket,
+                               lambda batch: write_batch(batch, secret_key))
 
 
-def _write_batch(key_digest, lookup, batch, secret_key):
+def write_batch(batch, secret_key):
     """Write a ``group_commit.Batch`` in one transaction; on a conflict with another
-    process, one by one."""
+    process, one request at a time."""
     try:
-        _write_entries(key_digest, lookup, batch, secret_key)
+        _write_entries(batch, secret_key)
         return
     except IntegrityError:
         # An id another process used after this batch read the used ids (the INSERT hit a
         # unique constraint): redo the requests one at a time; each read now sees it.
         pass
+    except DBAPIError as error:
+        # The locks are taken in one order, so no two batches wait for each other; but a
+        # transaction of another kind may (PostgreSQL then ends one of them): again, one
+        # at a time, which takes a single lock.
+        if not store.is_deadlock(error):
+            raise
     for ticket in batch.tickets:
         for _ in range(MAX_ATTEMPTS):
             try:
-                _write_entries(key_digest, lookup, group_commit.Batch(tickets=[ticket]),
-                               secret_key)
+                _write_entries(group_commit.Batch(tickets=[ticket]), secret_key)
                 break
             except IntegrityError:
                 pass
@@ -66,39 +73,66 @@ def _write_batch(key_digest, lookup, batch, secret_key):
             ticket.error = errors.ApiConflict("This entry id is being used concurrently; retry.")
 
 
-def _write_entries(key_digest, lookup, batch, secret_key):
+def _write_entries(batch, secret_key):
     """One transaction: every ticket gets its result or its error once it is committed.
-    The requests that queued while the series' lock was awaited are taken into the batch
-    once it is granted (one more read, for their ids)."""
-    kid, private_key = _signer(secret_key)
+    The requests that queued while the locks were awaited are taken into the batch once
+    they are granted (one more read, for their ids), if their series is one of its own."""
+    signer = _signer(secret_key)
     started = time.perf_counter()
     with store.open_store() as statements:
         batch.take()
-        series, existing = statements.read(key_digest, lookup, _ids(batch.tickets))
-        late = batch.take()
-        if late and series is not None:
-            existing.update(statements.used(series, _ids(late)))
-        tickets = batch.tickets
-        error = _refusal(key_digest, series)
-        if error is None:
-            now = utcnow()
-            entries, answers = _number(series, existing, tickets, kid, private_key, now)
-            statements.write(entries, series, now)
-    if error is not None:
-        if error is _UNKNOWN:  # looked up only now, the store's connection given back
-            error = _unknown_series_error(key_digest)
-        for ticket in tickets:
-            ticket.error = error
-        return
-    instruments.batch_committed(_api(series), len(tickets), len(entries),
-                                time.perf_counter() - started)
+        groups = _grouped(batch.tickets)
+        found, existing = statements.read(list(groups), _ids(batch.tickets))
+        late = batch.take(groups=found.keys())
+        if late:
+            existing.update(statements.used({s.account_id for s in found.values()},
+                                            _ids(late)))
+            for ticket in late:
+                groups[ticket.group].append(ticket)
+        now, numbered, refused = utcnow(), [], {}
+        for group, tickets in groups.items():
+            series = found.get(group)
+            refused[group] = numbering.refusal(group[0], series)
+            if refused[group] is None:
+                numbered.append((series, *numbering.number(series, existing, tickets,
+                                                           signer, now)))
+        statements.write([(series, entries) for series, entries, _ in numbered], now)
+    _refuse(groups, refused)
+    issued = collections.Counter()
+    for series, entries, _ in numbered:
+        issued[_api(series)] += len(entries)
+    instruments.batch_committed(len(batch.tickets), +issued, time.perf_counter() - started)
     # Only now, after the commit: a request is told its number once it is durable.
-    view = SeriesView.of(series)
-    for ticket, answer in answers:
-        if isinstance(answer, Exception):
-            ticket.error = answer
-        else:
-            ticket.result = (view, answer)
+    for series, _, answers in numbered:
+        view = SeriesView.of(series)
+        for ticket, answer in answers:
+            if isinstance(answer, Exception):
+                ticket.error = answer
+            else:
+                ticket.result = (view, answer)
+
+
+def _grouped(tickets):
+    """{group: [tickets]}, the groups in the order their first request came."""
+    groups = {}
+    for ticket in tickets:
+        groups.setdefault(ticket.group, []).append(ticket)
+    return groups
+
+
+def _refuse(groups, refused):
+    """Give the requests of each refused group its error (once the store's connection is
+    given back: an unknown series asks whether the key is good)."""
+    unknown = {}
+    for group, error in refused.items():
+        if error is numbering.UNKNOWN:
+            digest = group[0]
+            if digest not in unknown:
+                unknown[digest] = _unknown_series_error(digest)
+            error = unknown[digest]
+        if error is not None:
+            for ticket in groups[group]:
+                ticket.error = error
 
 
 def _api(series):
@@ -110,68 +144,11 @@ def _ids(tickets):
     return sorted({ticket.entry_id for ticket in tickets})
 
 
-_UNKNOWN = object()  # no such series for this key: 404 or 401, once the key is looked up
-
-
-def _refusal(key_digest, series):
-    """Why this batch gets no entries (an ApiError, or _UNKNOWN), or None."""
-    if series is None or not hmac.compare_digest(series.api_key_hash, key_digest):
-        return _UNKNOWN
-    if series.sequence_pk is None:
-        return None
-    # An InvoiceXpress sub-series numbers only while its sequence may issue documents.
-    if series.closed_as or series.at_status in (Series.FINISHED, Series.ANNULLED):
-        return errors.SeriesClosed(f"Series {series.code} was finished or annulled at AT: it "
-                                   "issues no more documents.")
-    if series.at_status == Series.UNREGISTERED:
-        return errors.SeriesNotRegistered(
-            f"Series {series.code} is not registered with AT (its validation code is N/D): "
-            "register it (PUT /sequences/:id/register.json) before issuing documents.")
-    return None
-
-
-def _number(series, existing, tickets, kid, private_key, now):
-    """The batch's new entries (EntryRows), each with its number, chain link and signature,
-    and each ticket's answer: its entry, the one its id already has, or a conflict."""
-    timestamp = int(time.time())
-    number, previous_id = series.last_number, series.last_entry_id
-    entries, answers = [], []
-    for ticket in tickets:
-        earlier = existing.get(ticket.entry_id)
-        if earlier is not None:
-            answers.append((ticket, _replay(earlier, series.id, ticket)))
-            continue
-        number += 1
-        code = format_code(series, number)
-        payload = {"id": ticket.entry_id, "cid": series.id}
-        if previous_id:
-            payload["pid"] = previous_id
-        payload.update(num=code, ts=timestamp)
-        existing[ticket.entry_id] = entry = EntryRow(
-            id=ticket.entry_id, series_id=series.id, number=number, code=code,
-            meta=ticket.meta or None, previous_id=previous_id,
-            sig=jws.sign(private_key, kid, payload), client_sig=ticket.client_sig,
-            created_at=now, updated_at=now, request_hash=ticket.digest)
-        entries.append(entry)
-        answers.append((ticket, entry))
-        previous_id = ticket.entry_id
-    return entries, answers
-
-
 def _unknown_series_error(key_digest):
     """404 for a key that is good, 401 for one that is not (looked up only on this path)."""
     known = account_for_digest(key_digest) is not None
     db.session.rollback()
     return errors.ApiNotFound("No such series.") if known else errors.ApiUnauthorized()
-
-
-def _replay(earlier, series_id, ticket):
-    """The answer to a request whose id was used before: that entry, or a conflict."""
-    if earlier.series_id != series_id:
-        return errors.ApiConflict("This entry id is used in another series.")
-    if earlier.request_hash != ticket.digest:
-        return errors.ApiConflict("This entry id was used with another body.")
-    return earlier
 
 
 def _signer(secret_key):

@@ -1,5 +1,6 @@
-"""The batch's reads and writes on PostgreSQL, in two or three round trips (``store``
-says what a batch reads and writes; this is how, on PostgreSQL, cheaply)."""
+"""The batch's reads and writes on PostgreSQL, in two or three round trips whatever the
+batch holds (``store`` says what a batch reads and writes; this is how, on PostgreSQL,
+cheaply)."""
 import hashlib
 import json
 import re
@@ -8,7 +9,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ..extensions import db
 from ..models import Sequence
-from .rows import SERIES_COLUMNS, EntryRow, LockedSeries, entries_by_id
+from .rows import SERIES_COLUMNS, EntryRow, LockedSeries, entries_by_account_and_id
 
 # SQLSTATEs of a prepared statement that is not there, or is there already.
 UNDEFINED_PREPARED, DUPLICATE_PREPARED = "26000", "42P05"
@@ -55,9 +56,14 @@ class PostgresStore:
     good, and the batch goes on."""
 
     # The lock first; then, in a statement of its own (READ COMMITTED: a new snapshot),
-    # the series as it is once the lock is granted, its sequence's "closing" included, and
-    # the ids already used, one row each (an outer join: the series comes back alone when
-    # there are none). $1 is the series' reference, $2 the key's digest, $3 the ids.
+    # the series as they are once the locks are granted, their sequence's "closing"
+    # included, and the ids already used in their accounts, one row each (an outer join: a
+    # series comes back alone when there are none).
+    # The series a batch wants (WANTED): $1 the UUIDs and $2 their keys' digests, $3 the
+    # InvoiceXpress integer ids and $4 theirs; a series is found only under its account's
+    # key. The locks are taken in one order, the series' primary key's, whatever the
+    # batch holds: two batches that want some of the same series never wait for each
+    # other (no deadlock across processes).
     # ``account_id + 0``: a series is found by its id (or number_id) index, entries by
     # their ids' index, never through another index that holds the account: entries'
     # (series_id, account_id, number), which would read every entry of the table to find
@@ -66,27 +72,43 @@ class PostgresStore:
     # took those (session 12: 0.3 to 0.6 times the throughput on 64 series after six runs
     # of 5 s, the database's CPU per request growing as the entries did).
     # (S608: the names are this module's constants; every value is a parameter.)
+    WANTED = """SELECT s.id, s.account_id
+  FROM unnest($1::varchar[], $2::varchar[]) AS w(ref, digest)
+  JOIN accounts a ON a.api_key_hash = w.digest
+  JOIN series s ON s.id = w.ref AND s.account_id + 0 = a.id
+ UNION ALL
+SELECT s.id, s.account_id
+  FROM unnest($3::bigint[], $4::varchar[]) AS w(ref, digest)
+  JOIN accounts a ON a.api_key_hash = w.digest
+  JOIN series s ON s.number_id = w.ref AND s.account_id + 0 = a.id"""
+    WANTS = ("ids", "id_digests", "numbers", "number_digests")
     STATEMENTS = _prepared({
-        **{f"lock_{column}": (f"""SELECT 1 FROM series
- WHERE {column} = $1
-   AND account_id + 0 = (SELECT id FROM accounts WHERE api_key_hash = $2)
-   FOR UPDATE""", ("ref", "digest")) for column in ("id", "number_id")},  # noqa: S608
-        **{f"read_{column}": (f"""SELECT {
+        "lock": (f"""SELECT 1 FROM series
+ WHERE (id, account_id) IN ({WANTED})
+ ORDER BY account_id, id
+   FOR UPDATE""", WANTS),  # noqa: S608
+        "read": (f"""SELECT {
             ", ".join(f"s.{name}" for name in SERIES_COLUMNS)}, a.api_key_hash, a.name,
        q.closed_as,
-       {", ".join(f"e.{name}" for name in EntryRow._fields)}
+       {", ".join(f"e.{name}" for name in EntryRow._fields)}, e.account_id
   FROM series s
   JOIN accounts a ON a.id = s.account_id
   LEFT JOIN sequences q ON q.pk = s.sequence_pk
-  LEFT JOIN entries e ON e.account_id + 0 = s.account_id AND e.id = ANY($3)
- WHERE s.{column} = $1 AND a.api_key_hash = $2
+  LEFT JOIN entries e ON e.account_id + 0 = s.account_id AND e.id = ANY($5::varchar[])
+ WHERE (s.id, s.account_id) IN ({WANTED})
    AND (s.sequence_pk IS NULL OR q.state = '{Sequence.READY}')""",  # noqa: S608
-                                  ("ref", "digest", "ids")) for column in ("id", "number_id")},
-        # The ids of the requests taken once the lock was granted. $1 the ids, $2 the account.
-        "used": (f"SELECT {', '.join(EntryRow._fields)} FROM entries "  # noqa: S608
-                 "WHERE id = ANY($1) AND account_id + 0 = $2", ("ids", "account")),
-        "counter": ("UPDATE series SET last_number = $1, last_entry_id = $2, updated_at = $3 "
-                    "WHERE id = $4 AND account_id + 0 = $5", ()),
+                 (*WANTS, "entry_ids")),
+        # The ids of the requests taken once the locks were granted: $1 the ids, $2 the
+        # batch's accounts.
+        "used": (f"SELECT {', '.join(EntryRow._fields)}, account_id FROM entries "  # noqa: S608
+                 "WHERE id = ANY($1::varchar[]) AND account_id + 0 = ANY($2::bigint[])",
+                 ("entry_ids", "accounts")),
+        # Each series' counter: $1 the time, then its id, account, last number and id.
+        "counters": ("""UPDATE series s
+   SET last_number = u.last_number, last_entry_id = u.last_entry_id, updated_at = $1
+  FROM unnest($2::varchar[], $3::bigint[], $4::bigint[], $5::varchar[])
+       AS u(id, account_id, last_number, last_entry_id)
+ WHERE s.id = u.id AND s.account_id + 0 = u.account_id""", ()),
     })
     PREPARE = "; ".join(statement.prepare for statement in STATEMENTS.values())
     # The transaction begins with sequential scans ruled out, so that every plan of these
@@ -127,14 +149,16 @@ class PostgresStore:
                 self.connection.connection.driver_connection.autocommit = False
             self.connection.close()
 
-    def read(self, key_digest, lookup, ids):
-        column, ref = lookup
-        parameters = {"digest": key_digest, "ref": ref, "ids": ids}
+    def read(self, groups, ids):
+        """({group: LockedSeries} of the groups (API key digest, series lookup) whose series
+        exist under that key, each row locked until the commit, {(account id, entry id):
+        EntryRow} of the ``ids`` already used in their accounts)."""
+        parameters = {**_wanted(groups), "entry_ids": ids}
         self.open = True
         prepared = self.info.get(PREPARED)
         while True:
             try:
-                rows = self._read(column, parameters, prepared)
+                rows = self._read(parameters, prepared)
                 break
             except DBAPIError as error:
                 code = getattr(error.orig, "pgcode", None)
@@ -145,14 +169,19 @@ class PostgresStore:
                 # statements missing (PgBouncer again) mean plain SQL on this connection.
                 self.connection.exec_driver_sql("ROLLBACK")
                 prepared = prepared is None and code == DUPLICATE_PREPARED
-        if not rows:
-            return None, {}
         width = len(LockedSeries._fields)
-        return LockedSeries._make(rows[0][:width]), entries_by_id(
-            row[width:] for row in rows if row[width] is not None)
+        by_lookup = {}
+        for row in rows:
+            series = LockedSeries._make(row[:width])
+            by_lookup[series.api_key_hash, ("id", series.id)] = series
+            if series.number_id is not None:
+                by_lookup[series.api_key_hash, ("number_id", series.number_id)] = series
+        found = {group: by_lookup[group] for group in groups if group in by_lookup}
+        return found, entries_by_account_and_id(row[width:] for row in rows
+                                                if row[width] is not None)
 
-    def _read(self, column, parameters, prepared):
-        lock, read = self.STATEMENTS[f"lock_{column}"], self.STATEMENTS[f"read_{column}"]
+    def _read(self, parameters, prepared):
+        lock, read = self.STATEMENTS["lock"], self.STATEMENTS["read"]
         sql = (f"{self.BEGIN}; {lock.execute}; {read.execute}" if prepared else
                f"{self.PREPARE}; {self.BEGIN}; {lock.execute}; {read.execute}"
                if prepared is None else f"{self.BEGIN}; {lock.plain}; {read.plain}")
@@ -166,21 +195,42 @@ class PostgresStore:
         statement = self.STATEMENTS[label]
         return statement.execute if self.info[PREPARED] else statement.plain
 
-    def used(self, series, ids):
-        """{id: EntryRow} of the ids already used in the series' account."""
-        return entries_by_id(self.connection.exec_driver_sql(
-            self._sql("used"), {"ids": ids, "account": series.account_id}))
+    def used(self, accounts, ids):
+        """{(account id, entry id): EntryRow} of the ids already used in ``accounts``."""
+        return entries_by_account_and_id(self.connection.exec_driver_sql(
+            self._sql("used"), {"entry_ids": ids, "accounts": sorted(accounts)}))
 
-    def write(self, entries, series, now):
+    def write(self, writes, now):
+        """Insert each series' entries, move its counter to the last of them, commit;
+        ``writes`` is [(LockedSeries, [EntryRow])]."""
+        writes = [(series, entries) for series, entries in writes if entries]
         sql, parameters = "COMMIT", []
-        if entries:
-            for entry in entries:
-                meta = None if entry.meta is None else json.dumps(entry.meta)
-                parameters += (*entry._replace(meta=meta), series.account_id)
-            parameters += (entries[-1].number, entries[-1].id, now, series.id, series.account_id)
-            sql = (f"{self.INSERT}{', '.join([self.ROW] * len(entries))}; "
-                   f"{self._sql('counter')}; COMMIT")
+        if writes:
+            counters = ([], [], [], [])
+            for series, entries in writes:
+                for entry in entries:
+                    meta = None if entry.meta is None else json.dumps(entry.meta)
+                    parameters += (*entry._replace(meta=meta), series.account_id)
+                for column, value in zip(counters, (series.id, series.account_id,
+                                                    entries[-1].number, entries[-1].id),
+                                         strict=True):
+                    column.append(value)
+            parameters += (now, *counters)
+            rows = sum(len(entries) for _, entries in writes)
+            sql = (f"{self.INSERT}{', '.join([self.ROW] * rows)}; "
+                   f"{self._sql('counters')}; COMMIT")
         # On an error the server skips the rest of the message, COMMIT included: the
         # transaction stays open (and failed) for __exit__ to roll back.
         self.connection.exec_driver_sql(sql, tuple(parameters))
         self.open = False
+
+
+def _wanted(groups):
+    """The parameters of WANTED for ``groups`` [(API key digest, (column, reference))]."""
+    wanted = {name: [] for name in PostgresStore.WANTS}
+    for digest, (column, ref) in groups:
+        refs, digests = (("ids", "id_digests") if column == "id" else
+                         ("numbers", "number_digests"))
+        wanted[refs].append(ref)
+        wanted[digests].append(digest)
+    return wanted

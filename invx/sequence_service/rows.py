@@ -24,15 +24,18 @@ class EntryRow(NamedTuple):
     sigs = Entry.sigs  # the server's signature, then the client's if it sent one
 
 
-def entries_by_id(rows):
-    """{id: EntryRow} of database rows of EntryRow's fields."""
-    return {entry.id: entry for entry in map(EntryRow._make, rows)}
+def entries_by_account_and_id(rows):
+    """{(account id, entry id): EntryRow} of database rows of EntryRow's fields followed by
+    the entry's account id (entry ids are unique within an account)."""
+    width = len(EntryRow._fields)
+    return {(row[width], row[0]): EntryRow._make(row[:width]) for row in rows}
 
 
 class LockedSeries(NamedTuple):
     """The series a batch numbers, as read once its row lock was granted."""
 
     id: str
+    number_id: int | None  # an InvoiceXpress sub-series' integer id
     account_id: int
     sequence_pk: int | None
     doc_type: str | None

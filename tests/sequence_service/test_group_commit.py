@@ -1,4 +1,5 @@
-"""Group commit: requests for one series share a transaction, each with its own outcome."""
+"""Group commit: the requests of one process share a transaction, whatever their series,
+each with its own outcome."""
 import threading
 import time
 import uuid
@@ -7,7 +8,6 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from invx.auth import hash_api_key
 from invx.errors import ApiConflict
 from invx.extensions import db
 from invx.sequence_service import group_commit, postgres_store
@@ -55,8 +55,9 @@ def test_a_failed_commit_tells_no_request_it_has_a_number(app, key, series, monk
     tickets = [ticket() for _ in range(3)]
 
     def failing(write_and_commit):
-        def fail(store, entries, series, now):
-            write_and_commit(store, entries[:1], series, now)  # committed: the answers...
+        def fail(store, writes, now):
+            (series, entries), = writes
+            write_and_commit(store, [(series, entries[:1])], now)  # committed: the answers...
             raise OperationalError("COMMIT", {}, Exception("the database went away"))
         return fail
 
@@ -159,10 +160,10 @@ def _stale_used_ids(monkeypatch):
     calls = []
 
     def staling(read):
-        def stale(store, key_digest, lookup, ids):
+        def stale(store, groups, ids):
             calls.append(len(ids))
-            series, existing = read(store, key_digest, lookup, ids)
-            return series, ({} if len(calls) == 1 else existing)
+            found, existing = read(store, groups, ids)
+            return found, ({} if len(calls) == 1 else existing)
         return stale
 
     patch_stores(monkeypatch, "read", staling)
@@ -236,9 +237,9 @@ def test_requests_that_come_while_the_lock_is_awaited_join_that_batch(app, clien
     written = []
 
     def recording(write_and_commit):
-        def record(store, entries, *args):
-            written.append(len(entries))
-            write_and_commit(store, entries, *args)
+        def record(store, writes, *args):
+            written.append(sum(len(entries) for _, entries in writes))
+            write_and_commit(store, writes, *args)
         return record
 
     auth = {"Authorization": f"Bearer {key}"}
@@ -250,7 +251,7 @@ def test_requests_that_come_while_the_lock_is_awaited_join_that_batch(app, clien
         put_entry(client, auth, entry_id=entry_id)), daemon=True)
         for entry_id in [None, None, earlier, None, None]]
     with app.app_context():
-        queue = (db.engine, hash_api_key(key), ("id", SALES))
+        queue = db.engine
         holder = db.engine.connect()  # an in-flight batch of another process
         try:
             holder.execute(text("SELECT 1 FROM series WHERE id = :id FOR UPDATE"),

@@ -10,15 +10,24 @@ from .sequence_service import SALES
 from .settings import TEST_SECRET
 
 
-def ticket(entry_id=None, meta=None):
-    """One request in a series' queue, for ``entry_id`` (a fresh UUID by default)."""
+def ticket(entry_id=None, meta=None, group=None):
+    """One request in the queue, for ``entry_id`` (a fresh UUID by default) in ``group``
+    (its key's digest and series lookup; ``write`` sets it if it is None)."""
     entry_id = entry_id or str(uuid.uuid4())
-    return group_commit.Ticket(entry_id, request_hash({"meta": meta or {}, "sig": None}),
-                               meta, None)
+    return group_commit.Ticket(group, entry_id,
+                               request_hash({"meta": meta or {}, "sig": None}), meta, None)
+
+
+def group(key, series_id=SALES):
+    """The group of the requests for ``series_id`` with ``key`` (in an app context)."""
+    return (hash_api_key(key), ("id", series_id))
 
 
 def write(app, key, tickets, series_id=SALES):
-    """Write ``tickets`` as one batch, as the leader of a series' queue does."""
+    """Write ``tickets`` as one batch, as the leader of the queue does; those without a
+    group are for ``series_id`` with ``key``."""
     with app.app_context():
-        issuing._write_batch(hash_api_key(key), ("id", series_id),
-                             group_commit.Batch(tickets=tickets), TEST_SECRET)
+        for each in tickets:
+            if each.group is None:
+                each.group = group(key, series_id)
+        issuing.write_batch(group_commit.Batch(tickets=tickets), TEST_SECRET)

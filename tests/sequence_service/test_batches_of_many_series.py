@@ -1,0 +1,166 @@
+"""One batch, many series: the requests a process holds at once share one transaction
+whatever their series and account; each series is numbered on its own, and a request
+that fails fails alone."""
+import threading
+import time
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from invx.errors import ApiConflict, ApiNotFound, ApiUnauthorized
+from invx.extensions import db
+from invx.sequence_service import group_commit
+
+from ..support.batches import group, ticket, write
+from ..support.postgres import requires_postgres
+from ..support.sequence_service import SALES, put_series
+from .test_group_commit import _wait_until_a_statement_waits_for_a_lock, patch_stores
+
+OTHER = "0b7e5a3c-1f2d-4c8e-9a6b-5d4c3b2a1f0e"
+
+
+@pytest.fixture
+def two_accounts(client, key, make_account, series):
+    """acme's SALES and OTHER, and a second account's series under SALES's very id (ids
+    are per account); returns (acme's key, the other account's key)."""
+    put_series(client, {"Authorization": f"Bearer {key}"}, OTHER)
+    second = make_account(name="beta", country="ES", fiscal_id="B87654321",
+                          tax_authority="none")
+    put_series(client, {"Authorization": f"Bearer {second}"}, SALES)
+    return key, second
+
+
+def _committed(monkeypatch):
+    """The writes of each commit: [[(series id, [numbers])]]."""
+    commits = []
+
+    def recording(write_and_commit):
+        def record(store, writes, now):
+            commits.append([(series.id, [entry.number for entry in entries])
+                            for series, entries in writes])
+            write_and_commit(store, writes, now)
+        return record
+
+    patch_stores(monkeypatch, "write", recording)
+    return commits
+
+
+def test_requests_for_several_series_and_accounts_share_one_transaction(
+        app, two_accounts, monkeypatch):
+    acme, beta = two_accounts
+    commits = _committed(monkeypatch)
+    with app.app_context():
+        groups = [group(acme, SALES), group(acme, OTHER), group(beta, SALES)]
+    tickets = [ticket(group=groups[n % 3]) for n in range(9)]
+    write(app, acme, tickets)
+    assert len(commits) == 1 and len(commits[0]) == 3
+    for each in groups:
+        entries = [t.outcome()[1] for t in tickets if t.group == each]
+        assert [e.number for e in entries] == [1, 2, 3]  # each series on its own
+        assert [e.previous_id for e in entries] == [None] + [e.id for e in entries[:-1]]
+    beta_entry = next(t for t in tickets if t.group == groups[2]).outcome()[1]
+    acme_entry = next(t for t in tickets if t.group == groups[0]).outcome()[1]
+    assert beta_entry.series_id == acme_entry.series_id == SALES
+    assert beta_entry.code == "INV-00001-F1" and acme_entry.code == "INV-00001-F1"
+
+
+def test_a_series_that_cannot_number_fails_its_own_requests_only(app, two_accounts):
+    acme, beta = two_accounts
+    with app.app_context():
+        unknown = ticket(group=group(acme, str(uuid.uuid4())))
+        bad_key = ticket(group=(group(acme)[0][::-1], ("id", SALES)))  # no such key
+        fine = [ticket(group=group(acme)), ticket(group=group(beta))]
+    write(app, acme, [unknown, *fine, bad_key])
+    with pytest.raises(ApiNotFound):
+        unknown.outcome()
+    with pytest.raises(ApiUnauthorized):
+        bad_key.outcome()
+    assert [t.outcome()[1].number for t in fine] == [1, 1]
+
+
+def test_an_id_is_one_entry_per_account_even_within_one_batch(app, two_accounts):
+    """Entry ids are unique within an account: the same id for two of its series in one
+    batch is a conflict for the second; for another account's series it is another
+    entry."""
+    acme, beta = two_accounts
+    entry_id = str(uuid.uuid4())
+    with app.app_context():
+        first, clash = ticket(entry_id, group=group(acme)), ticket(entry_id,
+                                                                   group=group(acme, OTHER))
+        elsewhere = ticket(entry_id, group=group(beta))
+    write(app, acme, [first, clash, elsewhere])
+    assert first.outcome()[1].number == 1
+    with pytest.raises(ApiConflict, match="another series"):
+        clash.outcome()
+    assert elsewhere.outcome()[1].number == 1
+
+
+def test_requests_taken_late_are_only_those_of_the_batchs_series():
+    """Once its locks are granted a leader takes more requests, but only for the series it
+    holds: another series' would need a lock taken out of order. Those stay queued, and
+    the next batch takes them."""
+    batches, release = [], threading.Event()
+    hot, cold = ("key", ("id", "hot")), ("key", ("id", "cold"))
+
+    def write_batch(batch):
+        first = batch.take()
+        if not batches:
+            batches.append(None)
+            assert release.wait(5)  # the others queue meanwhile
+            late = batch.take(groups={t.group for t in first})
+        else:
+            late = []
+        batches[-1:] = [[t.group for t in first], [t.group for t in late]]
+        batches.append(None)
+        for t in first + late:
+            t.result = t.entry_id
+
+    queue = ("test", str(uuid.uuid4()))
+    tickets = [ticket(group=hot), ticket(group=hot), ticket(group=cold), ticket(group=hot)]
+    threads = [threading.Thread(target=group_commit.submit, args=(queue, t, write_batch))
+               for t in tickets]
+    threads[0].start()
+    while not batches:
+        time.sleep(0.001)
+    for thread in threads[1:]:
+        thread.start()
+    deadline = time.monotonic() + 5
+    while len(group_commit._batchers[queue].queue) < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert batches[:3] == [[hot], [hot, hot], [cold]]  # the first batch, its late take, the next
+    assert all(t.outcome() == t.entry_id for t in tickets)
+
+
+@requires_postgres
+def test_locks_are_taken_in_the_series_key_order_whatever_the_requests_order(
+        app, client, key, series):
+    """Two processes' batches that want some of the same series never wait for each other:
+    each takes its locks in the order of the series' primary key. Here the series later in
+    that order is held by another transaction; a batch whose first request is for it has
+    nonetheless locked the earlier one while it waits."""
+    put_series(client, {"Authorization": f"Bearer {key}"}, OTHER)
+    earlier, later = sorted([SALES, OTHER])
+    with app.app_context():
+        tickets = [ticket(group=group(key, later)), ticket(group=group(key, earlier))]
+        holder = db.engine.connect()  # another process's batch, on the later series
+    holder.execute(text("SELECT 1 FROM series WHERE id = :id FOR UPDATE"), {"id": later})
+    writer = threading.Thread(target=write, args=(app, key, tickets), daemon=True)
+    writer.start()
+    try:
+        with app.app_context():
+            _wait_until_a_statement_waits_for_a_lock()
+            with db.engine.connect() as probe:
+                held = probe.execute(text("SELECT 1 FROM series WHERE id = :id "
+                                          "FOR UPDATE SKIP LOCKED"), {"id": earlier}).first()
+                probe.rollback()
+    finally:
+        holder.commit()
+        holder.close()
+    writer.join(10)
+    assert held is None  # the earlier series was locked first, while the later was awaited
+    assert [t.outcome()[1].number for t in tickets] == [1, 1]
