@@ -148,10 +148,11 @@ class KeyGate:
         self._tokens, self._filled_at = float(self.rate), self._clock()
         self._snapshot, self._snapshot_at = frozenset(), None
 
-    def known(self, key):
+    def known(self, key, digest=None):
+        """``digest``: the key's (``key_digest``), if the caller made it already."""
         if not is_valid_api_key(key):
             return False
-        digest, now = key_digest(key), self._clock()
+        digest, now = digest or key_digest(key), self._clock()
         if self._seen.get(digest, 0) > now:
             return True
         if self._take_token(now):

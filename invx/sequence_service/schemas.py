@@ -112,3 +112,43 @@ class EntryCreateSchema(Schema):
     sig = fields.String(load_default=None, allow_none=True,
                         validate=[validate.Length(max=8192), JWS_SHAPE],
                         metadata={"description": "The client's compact JWS over the entry."})
+
+    def load(self, data, **kwargs):
+        """The common body (none, or a meta of a few plain strings, and no ``sig``) is
+        checked here, by the same rules: marshmallow took 87 µs for it, a third of what an
+        entry request costs invx before its batch (session 14). Any other body, and any
+        body that breaks a rule, goes through marshmallow, which names what is wrong."""
+        if not kwargs and type(data) is dict:
+            plain = _plain_entry(data)
+            if plain is not None:
+                return plain
+        return super().load(data, **kwargs)
+
+
+def _plain_entry(data):
+    """What ``EntryCreateSchema`` loads from ``data`` if it has no ``sig`` and a ``meta``
+    that surely passes (or none); else None."""
+    if data.get("sig") is not None:
+        return None
+    meta = data.get("meta")
+    if meta is not None:
+        if type(meta) is not dict or len(meta) > MAX_META_KEYS:
+            return None
+        for name, value in meta.items():
+            if not (type(name) is str and type(value) is str
+                    and 1 <= len(name) <= MAX_META_KEY and len(value) <= MAX_META_VALUE
+                    and _plain_text(name) and _plain_text(value)):
+                return None
+        meta = dict(meta)
+    return {"meta": meta, "sig": None}
+
+
+def _plain_text(text):
+    """What ``Text`` lets through: no NUL, no unpaired surrogate."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -43,7 +43,8 @@ def _before():
     # The entry PUT checks its key in its own transaction; a rate limit counts by account,
     # so it is known first then (one more look-up, only with INVX_RATE_LIMIT set).
     if request.endpoint in AUTHENTICATED_BY_VIEW and not rate_limits.enabled(current_app):
-        if request_body.has_body(request.environ) and not key_gate.known(_request_key()):
+        if request_body.has_body(request.environ) and not key_gate.known(
+                _request_key(), _request_digest()):
             raise errors.ApiUnauthorized()  # not one byte of a body is read for an unknown key
         return
     _authenticate()
@@ -55,7 +56,10 @@ def _request_key():
 
 
 def _request_digest():
-    return key_digest(_request_key())
+    """The digest of the request's key (an HMAC: made once per request, then kept)."""
+    if "key_digest" not in g:
+        g.key_digest = key_digest(_request_key())
+    return g.key_digest
 
 
 def _authenticate():

@@ -60,7 +60,7 @@ def test_a_batch_on_postgresql_is_two_round_trips(app, key, series):
     assert [t.outcome()[1].number for t in tickets] == [2, 3, 4]
     assert len(statements) == 2
     assert statements[0].startswith(("BEGIN;", "PREPARE "))
-    assert "EXECUTE invx_lock_" in statements[0] and statements[1].endswith("; COMMIT")
+    assert "EXECUTE invx_lock_id_" in statements[0] and statements[1].endswith("; COMMIT")
 
 
 @requires_postgres
@@ -69,14 +69,14 @@ def test_each_connection_prepares_the_batch_statements_once(app, key, series):
         db.engine.dispose()  # fresh connections, none of them prepared
     statements = record_statements(app, key, [[ticket()] for _ in range(6)])
     reads = [(connection, sql) for connection, sql in statements
-             if "EXECUTE invx_lock_" in sql]
+             if "EXECUTE invx_lock_id_" in sql]
     assert len(reads) == 6
     first = {}
     for connection, sql in reads:
         first.setdefault(connection, sql)
     for connection, sql in reads:
-        assert ("PREPARE invx_lock_" in sql) == (sql is first[connection])
-    assert all("EXECUTE invx_counters_" in sql for _, sql in statements
+        assert ("PREPARE invx_lock_id_" in sql) == (sql is first[connection])
+    assert all("EXECUTE invx_counter_" in sql for _, sql in statements
                if sql.startswith("INSERT INTO entries"))
 
 
@@ -100,7 +100,7 @@ def test_a_connection_without_the_prepared_statements_goes_on_in_plain_sql(
     assert [t[0].outcome()[1].number for t in tickets] == [2, 3, 4]
     plain = [sql for sql in statements if "FOR UPDATE" in sql and "EXECUTE" not in sql]
     assert plain  # the batch whose EXECUTE missed was read again, in plain SQL
-    assert any("UPDATE series s" in sql for sql in statements)
+    assert any("UPDATE series SET last_number" in sql for sql in statements)
 
 
 @requires_postgres

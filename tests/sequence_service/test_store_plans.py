@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from invx.auth import hash_api_key
 from invx.extensions import db
-from invx.sequence_service import postgres_store
+from invx.sequence_service import postgres_statements, postgres_store
 from invx.sequence_service.store import open_store
 
 from ..support.postgres import requires_postgres
@@ -80,7 +80,7 @@ def _grow_archive(connection):
 
 
 @requires_postgres
-@pytest.mark.parametrize("label", ["read", "used"])
+@pytest.mark.parametrize("label", ["read_id", "read", "used"])
 def test_a_batch_finds_its_ids_by_id_however_large_its_account(app, key, series, client,
                                                                label):
     """With the account first in the unique index on entries, a generic plan (which sizes
@@ -95,7 +95,7 @@ def test_a_batch_finds_its_ids_by_id_however_large_its_account(app, key, series,
 
 
 @requires_postgres
-@pytest.mark.parametrize("label", ["read", "used"])
+@pytest.mark.parametrize("label", ["read_id", "read", "used"])
 def test_a_plan_made_while_the_table_was_small_still_finds_ids_by_id(app, key, series,
                                                                       client, label):
     """A plan made while the table was small (a new database, statistics not refreshed
@@ -112,9 +112,11 @@ def test_a_plan_made_while_the_table_was_small_still_finds_ids_by_id(app, key, s
 
 
 def _parameters(groups, ids=(), account=None):
-    """The parameters of the batch's statements for ``groups`` and the entry ``ids``."""
-    return {**postgres_store._wanted(groups), "entry_ids": list(ids),
-            "accounts": [account]}
+    """The parameters of the batch's statements for ``groups`` and the entry ``ids``: of
+    those for several series, and of those for one (the first group's)."""
+    (digest, (_, ref)), *_ = groups
+    return {**postgres_statements.wanted(groups), "ref": ref, "digest": digest,
+            "entry_ids": list(ids), "accounts": [account]}
 
 
 def _plan_nodes(node):
@@ -152,13 +154,16 @@ def test_a_batch_finds_its_series_by_its_id_not_by_its_account(app, key, series,
         group = (hash_api_key(key), ("id", SALES))
         found = store.read([group], [])[0][group]  # its transaction
         connection = store.connection
-        indexes = (_indexes_read(connection, statements["lock"], _parameters([group]),
-                                 "series"),
-                   _indexes_read(connection, statements["read"], _parameters([group]),
-                                 "series"),
-                   _indexes_read(connection, statements["counters"],
-                               (datetime.datetime(2026, 1, 1), [SALES], [found.account_id],
-                                  [1], [None]), "series"))
+        for_one, for_several = _parameters([group]), _parameters([group])
+        for_one["ref"] = 17  # an InvoiceXpress id
+        counter = (1, None, datetime.datetime(2026, 1, 1), SALES, found.account_id)
+        counters = (datetime.datetime(2026, 1, 1), [SALES], [found.account_id], [1], [None])
+        indexes = {label: _indexes_read(connection, statements[label], parameters, "series")
+                   for label, parameters in (
+                       ("lock_id", for_several), ("lock_number_id", for_one),
+                       ("read_id", for_several), ("read_number_id", for_one),
+                       ("lock", for_several), ("read", for_several),
+                       ("counter", counter), ("counters", counters))}
         # The check of the foreign key from entries, at each entry written: PostgreSQL's own
         # statement, planned once per connection.
         connection.exec_driver_sql(
@@ -170,8 +175,11 @@ def test_a_batch_finds_its_series_by_its_id_not_by_its_account(app, key, series,
         foreign_key = next(node["Index Name"] for node in _plan_nodes(plan[0]["Plan"])
                            if "Index Name" in node)
         connection.exec_driver_sql("DEALLOCATE invx_test_fk")
-    assert indexes == ({"pk_series", "uq_series_number_id"},
-                       {"pk_series", "uq_series_number_id"}, {"pk_series"})
+    assert indexes == {"lock_id": {"pk_series"}, "lock_number_id": {"uq_series_number_id"},
+                       "read_id": {"pk_series"}, "read_number_id": {"uq_series_number_id"},
+                       "lock": {"pk_series", "uq_series_number_id"},
+                       "read": {"pk_series", "uq_series_number_id"},
+                       "counter": {"pk_series"}, "counters": {"pk_series"}}
     assert foreign_key == "pk_series"
 
 
@@ -207,11 +215,10 @@ def test_on_a_new_database_a_batch_finds_entries_by_their_ids(tmp_path):
             connection = store.connection
             parameters = _parameters([group], [str(uuid.uuid4())], found.account_id)
             indexes = {label: _indexes_read(connection, statements[label], parameters,
-                                            "entries") for label in ("read", "used")}
+                                            "entries") for label in ("read_id", "read", "used")}
         with app.app_context():
             db.engine.dispose()
     finally:
         drop_postgres_schema(schema)
-    assert indexes == {"read": {"uq_entries_id_account_id"},
-                       "used": {"uq_entries_id_account_id"}}
+    assert indexes == {label: {"uq_entries_id_account_id"} for label in ("read_id", "read", "used")}
 
