@@ -1,14 +1,22 @@
 """Group commit: the concurrent entry requests of one process share a transaction, whatever
 their series.
 
-Within one process, requests queue up in one queue (per database); one of them (the
-leader) takes the whole queue and writes it in one transaction (``issuing``: every entry
-with its own number, chain link and signature, one commit, one disk flush), the series'
-row locks taken in one fixed order. Once the locks are granted it takes the queue again,
-but only the requests for series it holds, so those that came while it waited (another
-process's batch holds a lock until its flush) join its batch instead of waiting for the
-next one. Each request is answered only after that commit. Then the leader hands over to
+Within one process, requests queue up in one queue (per database); one of them (a
+leader) takes the queued requests and writes them in one transaction (``issuing``: every
+entry with its own number, chain link and signature, one commit, one disk flush), the
+series' row locks taken in one fixed order. Once the locks are granted it takes the queue
+again, but only the requests for series it holds, so those that came while it waited
+(another process's batch holds a lock until its flush) join its batch instead of waiting
+for the next one. Each request is answered only after that commit. Then the lead passes to
 the first request that queued meanwhile.
+
+A series belongs to one leader at a time, from its first request taken until that
+leader's commit; the others leave its requests in the queue. Up to ``MAX_LEADERS``
+leaders write at once, each with its own series, so a batch that waits on a row lock
+another transaction holds stalls only the requests of the series it holds: a request for
+any other series gets a leader of its own meanwhile (one queue with one leader would have
+made every request of the process wait behind that lock). While one batch waits for its
+flush the next can be read and signed.
 
 Many series with a few requests each were the slow case when each series had a queue of
 its own: every request paid a transaction, a flush and the round trips of its own
@@ -20,6 +28,7 @@ import threading
 from dataclasses import dataclass, field
 
 MAX_BATCH = 256
+MAX_LEADERS = 4
 
 _registry_lock = threading.Lock()
 _batchers = {}  # a process's queue per database (its engine) -> _Batcher
@@ -49,26 +58,30 @@ class Ticket:
 
 class Batch:
     """The requests one leader writes in one transaction: ``take()`` adds those queued
-    since it was last called (up to MAX_BATCH in all) and returns them, or with ``groups``
-    only those of these groups (the others stay queued for the next batch); ``tickets``
-    holds every one taken."""
+    since it was last called (up to MAX_BATCH in all) whose series no other leader holds,
+    and returns them; with ``groups``, only those of these groups, which it already holds
+    (the others stay queued for the next batch). ``tickets`` holds every one taken."""
 
-    def __init__(self, batcher=None, tickets=()):
-        self._batcher, self.tickets = batcher, list(tickets)
+    def __init__(self, batcher=None, tickets=(), leader=None):
+        self._batcher, self.tickets, self._leader = batcher, list(tickets), leader
 
     def take(self, groups=None):
         if self._batcher is None:
             return []
-        with self._batcher.lock:
-            room, queue = MAX_BATCH - len(self.tickets), self._batcher.queue
-            if groups is None:
-                taken, left = queue[:room], queue[room:]
-            else:
-                taken, left = [], []
-                for ticket in queue:
-                    (taken if ticket.group in groups and len(taken) < room else left).append(
-                        ticket)
-            self._batcher.queue = left
+        batcher = self._batcher
+        with batcher.lock:
+            room, taken, left = MAX_BATCH - len(self.tickets), [], []
+            # the leader's own request first: it may have queued behind others' series
+            for ticket in sorted(batcher.queue, key=lambda t: t is not self._leader):
+                owner = batcher.held.get(ticket.group)
+                wanted = (owner is self._leader if groups is not None and ticket.group in groups
+                          else groups is None and owner in (None, self._leader))
+                if wanted and len(taken) < room:
+                    batcher.held[ticket.group] = self._leader
+                    taken.append(ticket)
+                else:
+                    left.append(ticket)
+            batcher.queue = left
         self.tickets += taken
         return taken
 
@@ -77,7 +90,28 @@ class _Batcher:
     def __init__(self):
         self.lock = threading.Lock()
         self.queue = []
-        self.busy = False
+        self.held = {}  # group -> the leader (its ticket) whose batch holds it
+        self.leaders = 0
+
+    def elect(self):
+        """Under ``lock``: make leaders of the first queued requests whose series nobody
+        holds, while there is room for one more leader; returns them, to be woken."""
+        elected = []
+        for ticket in self.queue:
+            if self.leaders >= MAX_LEADERS:
+                break
+            if not ticket.leader and ticket.group not in self.held:
+                ticket.leader = True
+                self.held[ticket.group] = ticket
+                self.leaders += 1
+                elected.append(ticket)
+        return elected
+
+    def release(self, leader):
+        """Under ``lock``: ``leader``'s batch is over; its series are free again."""
+        self.leaders -= 1
+        for group in [g for g, owner in self.held.items() if owner is leader]:
+            del self.held[group]
 
 
 def _batcher(key):
@@ -105,13 +139,12 @@ def submit(key, ticket, write_batch):
     batcher = _batcher(key)
     with batcher.lock:
         batcher.queue.append(ticket)
-        if not batcher.busy:
-            batcher.busy = ticket.leader = True
+        batcher.elect()
     if not ticket.leader:
         ticket.wakeup.wait()  # a result, or the lead
         if not ticket.leader:
             return ticket.outcome()
-    batch = Batch(batcher)
+    batch = Batch(batcher, leader=ticket)
     try:
         write_batch(batch)
     except BaseException as error:  # the whole batch failed: every request learns it
@@ -124,14 +157,10 @@ def submit(key, ticket, write_batch):
                 waiting.error = error
     finally:
         with batcher.lock:
-            if batcher.queue:
-                batcher.queue[0].leader = True
-                batcher.queue[0].wakeup.set()
-            else:
-                batcher.busy = False
+            batcher.release(ticket)
+            elected = batcher.elect()
+            if not batcher.queue and not batcher.leaders:
                 _forget(key, batcher)
-        for waiting in batch.tickets:
-            if waiting is not ticket:
-                waiting.leader = False
-                waiting.wakeup.set()
+        for waiting in elected + [t for t in batch.tickets if t is not ticket]:
+            waiting.wakeup.set()
     return ticket.outcome()

@@ -96,44 +96,82 @@ def test_an_id_is_one_entry_per_account_even_within_one_batch(app, two_accounts)
     assert elsewhere.outcome()[1].number == 1
 
 
-def test_requests_taken_late_are_only_those_of_the_batchs_series():
-    """Once its locks are granted a leader takes more requests, but only for the series it
-    holds: another series' would need a lock taken out of order. Those stay queued, and
-    the next batch takes them."""
-    batches, release = [], threading.Event()
+def _submit_all(queue, tickets, write_batch):
+    threads = [threading.Thread(target=group_commit.submit, args=(queue, t, write_batch),
+                                daemon=True) for t in tickets]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def _until(condition):
+    deadline = time.monotonic() + 5
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+
+
+def test_while_a_batch_waits_other_series_get_a_leader_and_its_own_join_it_late():
+    """A leader waiting on its series' row lock (another process's batch holds it) holds
+    that series alone: a request for another series gets a leader of its own and is
+    answered meanwhile; the requests for the held series wait, and the leader takes them
+    once its locks are granted (the others' series would need a lock out of order)."""
+    batches, release = {}, threading.Event()
     hot, cold = ("key", ("id", "hot")), ("key", ("id", "cold"))
 
     def write_batch(batch):
         first = batch.take()
-        if not batches:
-            batches.append(None)
+        late = []
+        if first[0].group == hot:
             assert release.wait(5)  # the others queue meanwhile
-            late = batch.take(groups={t.group for t in first})
-        else:
-            late = []
-        batches[-1:] = [[t.group for t in first], [t.group for t in late]]
-        batches.append(None)
+            late = batch.take(groups={hot})
+        batches[first[0].entry_id] = [[t.group for t in first], [t.group for t in late]]
         for t in first + late:
             t.result = t.entry_id
 
     queue = ("test", str(uuid.uuid4()))
     tickets = [ticket(group=hot), ticket(group=hot), ticket(group=cold), ticket(group=hot)]
-    threads = [threading.Thread(target=group_commit.submit, args=(queue, t, write_batch))
-               for t in tickets]
-    threads[0].start()
-    while not batches:
-        time.sleep(0.001)
-    for thread in threads[1:]:
-        thread.start()
-    deadline = time.monotonic() + 5
-    while len(group_commit._batchers[queue].queue) < 3:
-        assert time.monotonic() < deadline
-        time.sleep(0.001)
+    threads = _submit_all(queue, tickets[:1], write_batch)
+    _until(lambda: group_commit._batchers[queue].held)
+    threads += _submit_all(queue, tickets[1:], write_batch)
+    _until(lambda: tickets[2].result is not None)  # cold, answered while hot waits
+    assert batches == {tickets[2].entry_id: [[cold], []]}
+    assert len(group_commit._batchers[queue].queue) == 2  # hot's, left for its leader
     release.set()
     for thread in threads:
         thread.join(5)
-    assert batches[:3] == [[hot], [hot, hot], [cold]]  # the first batch, its late take, the next
+    assert batches[tickets[0].entry_id] == [[hot], [hot, hot]]
     assert all(t.outcome() == t.entry_id for t in tickets)
+    assert queue not in group_commit._batchers
+
+
+def test_at_most_max_leaders_write_at_once_and_the_lead_passes_on():
+    writing, taken_by, peak, release = [], [], [], threading.Event()
+
+    def write_batch(batch):
+        taken = batch.take()
+        taken_by.append(taken)
+        writing.append(taken)
+        peak.append(len(writing))
+        assert release.wait(5)
+        writing.remove(taken)
+        for t in taken:
+            t.result = t.entry_id
+
+    queue = ("test", str(uuid.uuid4()))
+    tickets = [ticket(group=("key", ("id", str(n))))
+               for n in range(group_commit.MAX_LEADERS + 3)]
+    threads = _submit_all(queue, tickets[:group_commit.MAX_LEADERS], write_batch)
+    _until(lambda: len(writing) == group_commit.MAX_LEADERS)
+    threads += _submit_all(queue, tickets[group_commit.MAX_LEADERS:], write_batch)
+    _until(lambda: len(group_commit._batchers[queue].queue) == 3)  # no leader for them
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert max(peak) == group_commit.MAX_LEADERS
+    assert sum(len(batch) for batch in taken_by) == len(tickets)
+    assert all(t.outcome() == t.entry_id for t in tickets)
+    assert queue not in group_commit._batchers
 
 
 @requires_postgres
