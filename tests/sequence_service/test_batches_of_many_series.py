@@ -145,6 +145,32 @@ def test_while_a_batch_waits_other_series_get_a_leader_and_its_own_join_it_late(
     assert queue not in group_commit._batchers
 
 
+def test_requests_for_other_series_queued_behind_a_batch_make_the_next_one(monkeypatch):
+    """While a batch is written (and is not held up), requests of any series queue for
+    the next one, which the first of them leads: one transaction each time."""
+    monkeypatch.setattr(group_commit, "LEAD_AFTER", 30.0)
+    batches, release = [], threading.Event()
+
+    def write_batch(batch):
+        batches.append([t.entry_id for t in batch.take()])
+        if len(batches) == 1:
+            assert release.wait(5)
+        for t in batch.tickets:
+            t.result = t.entry_id
+
+    queue = ("test", str(uuid.uuid4()))
+    tickets = [ticket(group=("key", ("id", str(n)))) for n in range(5)]
+    threads = _submit_all(queue, tickets[:1], write_batch)
+    _until(lambda: batches)
+    threads += _submit_all(queue, tickets[1:], write_batch)
+    _until(lambda: len(group_commit._batchers[queue].queue) == 4)
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert batches == [[tickets[0].entry_id], [t.entry_id for t in tickets[1:]]]
+    assert all(t.outcome() == t.entry_id for t in tickets)
+
+
 def test_at_most_max_leaders_write_at_once_and_the_lead_passes_on():
     writing, taken_by, peak, release = [], [], [], threading.Event()
 
@@ -161,8 +187,10 @@ def test_at_most_max_leaders_write_at_once_and_the_lead_passes_on():
     queue = ("test", str(uuid.uuid4()))
     tickets = [ticket(group=("key", ("id", str(n))))
                for n in range(group_commit.MAX_LEADERS + 3)]
-    threads = _submit_all(queue, tickets[:group_commit.MAX_LEADERS], write_batch)
-    _until(lambda: len(writing) == group_commit.MAX_LEADERS)
+    threads = []
+    for n, each in enumerate(tickets[:group_commit.MAX_LEADERS]):  # each finds the others
+        threads += _submit_all(queue, [each], write_batch)         # held up, and leads
+        _until(lambda n=n: len(writing) == n + 1)
     threads += _submit_all(queue, tickets[group_commit.MAX_LEADERS:], write_batch)
     _until(lambda: len(group_commit._batchers[queue].queue) == 3)  # no leader for them
     release.set()
