@@ -67,11 +67,27 @@ def previous_keys(name, value):
 
 
 def database_url(url):
-    """The SQLAlchemy URL to use: ``postgres://`` and ``postgresql://`` mean psycopg2."""
+    """The SQLAlchemy URL to use: ``postgres://`` and ``postgresql://`` mean psycopg2, and
+    libpq's multi-host form (``postgresql://u@h1:5432,h2:5432/invx?target_session_attrs=
+    read-write``, a primary and its standbys) becomes SQLAlchemy's (``postgresql+psycopg2:
+    //u@/invx?host=h1:5432&host=h2:5432&...``), which hands libpq the same host list."""
     for scheme in ("postgres://", "postgresql://"):
         if url.startswith(scheme):
-            return "postgresql+psycopg2://" + url[len(scheme):]
+            url = "postgresql+psycopg2://" + url[len(scheme):]
+    if url.startswith("postgresql"):
+        url = _multi_host(url)
     return url
+
+
+def _multi_host(url):
+    scheme, rest = url.split("://", 1)
+    netloc, slash, tail = rest.partition("/")
+    user, at, hosts = netloc.rpartition("@")
+    if "," not in hosts:
+        return url
+    database, question, query = tail.partition("?")
+    listed = "&".join("host=" + host for host in hosts.split(",") if host)
+    return f"{scheme}://{user}{at}/{database}?{listed}" + ("&" + query if query else "")
 
 
 def text(name, value):

@@ -72,10 +72,26 @@ def test_the_app_never_creates_tables_by_itself(tmp_path):
     ("postgres://u@h/d", "postgresql+psycopg2://u@h/d"),
     ("postgresql+psycopg2://u@h/d", "postgresql+psycopg2://u@h/d"),
     ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+    ("postgresql://u:p@h1:5432,h2:5433/invx?target_session_attrs=read-write",
+     "postgresql+psycopg2://u:p@/invx?host=h1:5432&host=h2:5433"
+     "&target_session_attrs=read-write"),
+    ("postgres://h1,h2/invx", "postgresql+psycopg2:///invx?host=h1&host=h2"),
 ])
 def test_postgres_urls_use_psycopg2(url, expected):
     from invx.config import database_url
     assert database_url(url) == expected
+
+
+def test_a_multi_host_url_gives_libpq_every_host_in_order():
+    from sqlalchemy.dialects.postgresql.psycopg2 import PGDialect_psycopg2
+    from sqlalchemy.engine import make_url
+
+    from invx.config import database_url
+    url = make_url(database_url("postgresql://invx@10.0.0.1:5432,10.0.0.2:5433/invx"
+                                "?target_session_attrs=read-write"))
+    _, options = PGDialect_psycopg2().create_connect_args(url)
+    assert options == {"dbname": "invx", "user": "invx", "host": "10.0.0.1,10.0.0.2",
+                       "port": "5432,5433", "target_session_attrs": "read-write"}
 
 
 def test_upgrading_a_database_with_sequences_gives_their_series_document_numbers(tmp_path):
