@@ -11,6 +11,8 @@ Bodies in the health check response format (``application/health+json``, the IET
   ``tax_authority:reachable`` check: ``warn`` when its last call found it unreachable
   (``pass`` otherwise). AT is never a reason to be not ready: numbering does not need it,
   and taking every worker out of service because AT is down would only add an outage.
+- On PostgreSQL, ``database:replication`` is ``warn`` when the primary has standbys and
+  none is synchronous (``replication``): a failover could lose acknowledged numbers.
 """
 import json
 import os
@@ -24,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from . import instruments
 from .extensions import db
 from .log_safety import one_line, redact, safe_line
+from .replication import replication_check
 from .tax_authority import reachability
 
 bp = Blueprint("health", __name__)
@@ -51,7 +54,10 @@ def livez():
 
 @bp.get("/readyz")
 def readyz():
-    checks = {"database:responseTime": [_database_check()]}
+    response_time, replication = _database_check()
+    checks = {"database:responseTime": [response_time]}
+    if replication is not None:
+        checks["database:replication"] = [replication]
     if db.engine.dialect.name == "sqlite":
         checks["database:writable"] = [_sqlite_writable()]
     seen = [_tax_authority_check(seen) for seen in reachability.last_seen().values()]
@@ -67,20 +73,28 @@ def _now():
 
 
 def _database_check():
+    """The database's response time check, and on PostgreSQL its replication check (None
+    when it could not be asked)."""
     started = time.monotonic()
     check = {"componentType": "datastore", "observedUnit": "ms", "time": _now()}
+    replication = None
     try:
         with db.engine.connect() as connection:
-            if connection.dialect.name == "postgresql":
+            postgres = connection.dialect.name == "postgresql"
+            if postgres:
                 connection.exec_driver_sql(f"SET statement_timeout = {READY_TIMEOUT_MS}")
             connection.execute(text("SELECT 1"))
-            if connection.dialect.name == "postgresql":
+            check["observedValue"] = round((time.monotonic() - started) * 1000, 1)
+            if postgres:
+                replication = {"componentType": "datastore", "time": check["time"],
+                               **replication_check(connection)}
                 connection.exec_driver_sql("RESET statement_timeout")
         check["status"] = "pass"
     except SQLAlchemyError as error:
         check.update(status="fail", output=redact(one_line(error.orig or error))[:200])
-    check["observedValue"] = round((time.monotonic() - started) * 1000, 1)
-    return check
+        check.setdefault("observedValue", round((time.monotonic() - started) * 1000, 1))
+        replication = None
+    return check, replication
 
 
 def _sqlite_writable():
