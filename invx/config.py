@@ -52,6 +52,10 @@ class Settings:
 
     # The database; None: the embedded SQLite database in the instance folder.
     database_url: str | None = _setting(None, "DATABASE_URL", lambda n, v: database_url(v))
+    # A replica (a PostgreSQL standby) for the reads that tolerate a little lag: the
+    # Sequence Service's entries list, /verify, /keys, and `invx export`. None: the primary.
+    read_database_url: str | None = _setting(None, "READ_DATABASE_URL",
+                                             lambda n, v: database_url(v))
     # Where the embedded database and the demo's keys live; None: Flask's instance folder.
     instance_path: str | None = _setting(None, "INSTANCE_PATH")
     log_level: str = _setting("INFO", "LOG_LEVEL", log_level_name)
@@ -128,8 +132,9 @@ class Settings:
         if isinstance(self.secret_key_previous, str):
             object.__setattr__(self, "secret_key_previous",
                                previous_keys("SECRET_KEY_PREVIOUS", self.secret_key_previous))
-        if self.database_url is not None:
-            object.__setattr__(self, "database_url", database_url(self.database_url))
+        for url in ("database_url", "read_database_url"):
+            if getattr(self, url) is not None:
+                object.__setattr__(self, url, database_url(getattr(self, url)))
         if self.metrics_token is not None:
             token("METRICS_TOKEN", self.metrics_token)
         if self.account_domain is not None:
@@ -145,7 +150,7 @@ class Settings:
         if shown["metrics_token"] is not None:
             shown["metrics_token"] = "***"  # noqa: S105 (a mask, not a token)
         shown["secret_key_previous"] = tuple("***" for _ in shown["secret_key_previous"])
-        for url in ("database_url", "redis_url"):
+        for url in ("database_url", "read_database_url", "redis_url"):
             if shown[url] is not None:
                 shown[url] = make_url(shown[url]).render_as_string(hide_password=True)
         return f"Settings({', '.join(f'{name}={value!r}' for name, value in shown.items())})"

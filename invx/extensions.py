@@ -9,6 +9,7 @@ from sqlalchemy import MetaData, event
 from sqlalchemy.engine import make_url
 
 from .log_safety import one_line
+from .read_replica import RoutingSession, init_read_replica
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -26,7 +27,8 @@ MIGRATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migration
 # (``invx export`` reads a whole account so, while the server goes on writing).
 READ_ONLY = "invx_read_only"
 
-db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION),
+                session_options={"class_": RoutingSession})
 migrate = Migrate(render_as_batch=True, compare_type=True)
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ def init_extensions(app, settings):
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
         **options, **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})}
     db.init_app(app)
+    init_read_replica(app, settings.read_database_url, app.config["SQLALCHEMY_ENGINE_OPTIONS"])
     app.teardown_appcontext_funcs[:] = [
         remove_session if function == db._teardown_session else function
         for function in app.teardown_appcontext_funcs]

@@ -13,6 +13,9 @@ Bodies in the health check response format (``application/health+json``, the IET
   and taking every worker out of service because AT is down would only add an outage.
 - On PostgreSQL, ``database:replication`` is ``warn`` when the primary has standbys and
   none is synchronous (``replication``): a failover could lose acknowledged numbers.
+- With ``INVX_READ_DATABASE_URL``, ``replica:responseTime`` asks the replica ``SELECT 1``:
+  ``warn`` when it does not answer (the reads sent to it fail meanwhile; numbering does not
+  need it).
 """
 import json
 import os
@@ -26,6 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from . import instruments
 from .extensions import db
 from .log_safety import one_line, redact, safe_line
+from .read_replica import read_engine
 from .replication import replication_check
 from .tax_authority import reachability
 
@@ -54,10 +58,15 @@ def livez():
 
 @bp.get("/readyz")
 def readyz():
-    response_time, replication = _database_check()
+    response_time, replication = _database_check(db.engine)
     checks = {"database:responseTime": [response_time]}
     if replication is not None:
         checks["database:replication"] = [replication]
+    replica = read_engine()
+    if replica is not None:  # its reads fail while it is down, but numbering goes on
+        check, _ = _database_check(replica, replication=False)
+        checks["replica:responseTime"] = [{**check, "status": "pass"} if check["status"] ==
+                                          "pass" else {**check, "status": "warn"}]
     if db.engine.dialect.name == "sqlite":
         checks["database:writable"] = [_sqlite_writable()]
     seen = [_tax_authority_check(seen) for seen in reachability.last_seen().values()]
@@ -72,22 +81,23 @@ def _now():
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _database_check():
+def _database_check(engine, replication=True):
     """The database's response time check, and on PostgreSQL its replication check (None
-    when it could not be asked)."""
+    when it could not be asked, or not ``replication``)."""
     started = time.monotonic()
     check = {"componentType": "datastore", "observedUnit": "ms", "time": _now()}
-    replication = None
+    asked, replication = replication, None
     try:
-        with db.engine.connect() as connection:
+        with engine.connect() as connection:
             postgres = connection.dialect.name == "postgresql"
             if postgres:
                 connection.exec_driver_sql(f"SET statement_timeout = {READY_TIMEOUT_MS}")
             connection.execute(text("SELECT 1"))
             check["observedValue"] = round((time.monotonic() - started) * 1000, 1)
-            if postgres:
+            if postgres and asked:
                 replication = {"componentType": "datastore", "time": check["time"],
                                **replication_check(connection)}
+            if postgres:
                 connection.exec_driver_sql("RESET statement_timeout")
         check["status"] = "pass"
     except SQLAlchemyError as error:

@@ -201,7 +201,7 @@ def test_503s_of_readyz_are_counted(monkeypatch, client):
     from invx import health
 
     watch = Watch(sample("invx_unavailable_responses_total", cause="not_ready"))
-    monkeypatch.setattr(health, "_database_check", lambda: ({"status": "fail"}, None))
+    monkeypatch.setattr(health, "_database_check", lambda *_, **__: ({"status": "fail"}, None))
     assert client.get("/readyz").status_code == 503
     assert watch.moved() == [1]
 

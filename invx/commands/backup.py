@@ -13,6 +13,7 @@ from ..backups import export as export_domain
 from ..backups.files import FileError, check_target, written_whole
 from ..backups.sqlite import BackupError, backup_sqlite
 from ..extensions import db
+from ..read_replica import read_engine
 from .common import needs_database
 
 DOCS = "docs/backups.md"
@@ -111,6 +112,7 @@ def export(account, output, force):
 
 def _export(account_id, write):
     lease = config.current().registration_lease
-    with export_domain.snapshot(db.engine) as session, progress_bar("exporting") as advance:
+    engine = read_engine() or db.engine  # a replica's lag is harmless to a snapshot
+    with export_domain.snapshot(engine) as session, progress_bar("exporting") as advance:
         return export_domain.export_account(session, account_id, write, lease,
                                             progress=advance)

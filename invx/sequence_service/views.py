@@ -15,6 +15,7 @@ from ..auth import (
 )
 from ..http import ascii_integer, json_response
 from ..json_text import load_json
+from ..read_replica import lag_tolerant
 from . import issuing, series, signing
 from .answers import SeriesSchema, entry_json
 from .chain import Budget
@@ -110,6 +111,7 @@ def get_series(series_ref):
 
 
 @bp.get("/series/<series_ref>/verify")
+@lag_tolerant
 def verify(series_ref):
     settings = config.current()
     budget = Budget(settings.verify_max_entries, settings.verify_seconds)
@@ -150,6 +152,7 @@ def get_entry(series_ref, entry_id):
 
 
 @bp.get("/series/<series_ref>/entries")
+@lag_tolerant
 def list_entries(series_ref):
     limit = _limit(request.args.get("limit"))
     before = _cursor(request.args.get("cursor"))
@@ -160,6 +163,7 @@ def list_entries(series_ref):
 
 
 @bp.get("/keys")
+@lag_tolerant
 def keys():
     return json_response(signing.jwks())
 
