@@ -81,11 +81,11 @@ def database_url(url):
 
 def _multi_host(url):
     scheme, rest = url.split("://", 1)
-    netloc, slash, tail = rest.partition("/")
+    netloc, _, tail = rest.partition("/")
     user, at, hosts = netloc.rpartition("@")
     if "," not in hosts:
         return url
-    database, question, query = tail.partition("?")
+    database, _, query = tail.partition("?")
     listed = "&".join("host=" + host for host in hosts.split(",") if host)
     return f"{scheme}://{user}{at}/{database}?{listed}" + ("&" + query if query else "")
 
