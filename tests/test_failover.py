@@ -86,7 +86,7 @@ def put_series(server, api_key):
 class Timeline(NamedTuple):
     """When the failover's steps happened (time.monotonic())."""
 
-    killed: float
+    killed: float  # pg_ctl stop -m immediate returned: the primary is gone
     promotion_asked: float
     promoted: float  # pg_ctl promote -w returned: the standby takes writes
 
@@ -99,8 +99,8 @@ def fail_over_under_load(pair, load):
         while load.acknowledged_count() < 20 and time.monotonic() < deadline:
             time.sleep(0.1)
         time.sleep(LOAD_BEFORE_KILL)
-        killed_at = time.monotonic()
         pair.kill_primary()
+        killed_at = time.monotonic()  # once it is gone: what was sent before may succeed
         time.sleep(PRIMARYLESS)
         promotion_asked_at = time.monotonic()
         pair.promote_standby()
