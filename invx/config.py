@@ -77,8 +77,9 @@ class Settings:
     # Database connections each process keeps (plus up to 10 more for a burst):
     # gunicorn.conf.py sets it to the threads of a worker, so no thread waits for one.
     db_pool_size: int = _setting(32, "DB_POOL_SIZE", number(int, 1))
-    # Seconds a new PostgreSQL connection may take to be made (libpq's connect_timeout):
-    # a database host that is down but silent fails requests and /readyz this fast.
+    # Seconds a new PostgreSQL connection may take to be made (libpq's connect_timeout, and
+    # its tcp_user_timeout, which gevent's non-blocking connections also obey): a database
+    # host that is down but silent fails requests and /readyz this fast.
     db_connect_timeout: int = _setting(5, "DB_CONNECT_TIMEOUT", number(int, 1))
     # How long a registration may hold a sequence before another worker may take it over.
     registration_lease_seconds: int = _setting(120, "REGISTRATION_LEASE_SECONDS",

@@ -44,7 +44,13 @@ def init_extensions(app, settings):
     if not _in_memory(uri):  # an in-memory database is one shared connection
         options["pool_size"] = settings.db_pool_size
     if make_url(uri).get_backend_name() == "postgresql":
-        options["connect_args"] = {"connect_timeout": settings.db_connect_timeout}
+        # libpq ignores connect_timeout on a connection made without blocking, as psycopg2
+        # makes them under gevent (psycogreen): a host that answers no SYN (a dead machine,
+        # a lost network) then held each new connection for the kernel's two minutes of
+        # retries before libpq tried the next host (the standby). tcp_user_timeout bounds
+        # that per host in both modes, and drops a connection whose data goes unanswered.
+        options["connect_args"] = {"connect_timeout": settings.db_connect_timeout,
+                                   "tcp_user_timeout": settings.db_connect_timeout * 1000}
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
         **options, **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})}
     db.init_app(app)

@@ -1,0 +1,51 @@
+"""A new PostgreSQL connection to a host that answers nothing fails in
+INVX_DB_CONNECT_TIMEOUT even when psycopg2 does not block, as under gunicorn's gevent worker
+(psycogreen): a primary's machine gone, its standby listed next, must not hold requests."""
+import contextlib
+import socket
+import time
+
+import psycopg2.extensions
+import psycopg2.extras
+import pytest
+
+from invx import create_app
+
+from .support.settings import suite_settings
+
+
+@pytest.fixture
+def unanswered_port():
+    """A loopback port whose SYNs are never answered: its accept queue is full."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = [socket.socket() for _ in range(3)]
+    for filler in fillers:
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):  # queued, or left unanswered: either way
+            filler.connect(("127.0.0.1", port))
+    time.sleep(0.2)
+    yield port
+    for sock in (*fillers, listener):
+        sock.close()
+
+
+@pytest.fixture
+def without_blocking():
+    """psycopg2 connects and waits as it does under psycogreen: through a wait callback."""
+    psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)
+    yield
+    psycopg2.extensions.set_wait_callback(None)
+
+
+def test_a_host_that_answers_no_syn_fails_a_request_in_the_connect_timeout(
+        unanswered_port, without_blocking):
+    app = create_app(suite_settings(f"postgresql://nobody@127.0.0.1:{unanswered_port}/none",
+                                    db_connect_timeout=1))
+    started = time.monotonic()
+    response = app.test_client().get("/readyz")
+    waited = time.monotonic() - started
+    assert response.status_code == 503
+    assert waited < 5  # without tcp_user_timeout: the kernel's SYN retries, two minutes
