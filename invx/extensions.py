@@ -61,7 +61,26 @@ def init_extensions(app, settings):
     migrate.init_app(app, db, directory=MIGRATIONS)
     with app.app_context():
         configure_sqlite(db.engine)
+        configure_postgresql(db.engine)
         return db.engine
+
+
+READ_ONLY_SERVER = "25006"  # read_only_sql_transaction
+
+
+def configure_postgresql(engine):
+    """A connection to a server that has become read-only (an old primary fenced, demoted
+    to a standby, or a host list without ``target_session_attrs=read-write``) is treated as
+    lost: the pool drops it, the request is the 503 of a database unavailable, and the next
+    connection goes looking for the primary again. Kept, it would have failed every write
+    it served, as a 500."""
+    if engine.dialect.name != "postgresql":
+        return
+
+    @event.listens_for(engine, "handle_error")
+    def _read_only_is_lost(context):
+        if getattr(context.original_exception, "pgcode", None) == READ_ONLY_SERVER:
+            context.is_disconnect = True
 
 
 def remove_session(_error=None):

@@ -82,9 +82,9 @@ control_socket_disable = True
 def post_fork(server, worker):
     if worker_class == "gevent":
         # psycopg2's waits for PostgreSQL go through gevent's loop instead of blocking the
-        # worker's one thread (and every request in it).
-        from psycogreen.gevent import patch_psycopg
-        patch_psycopg()
+        # worker's one thread (and every request in it); making a connection has a deadline.
+        from . import database_waits
+        database_waits.install()
 
 
 def on_starting(server):
