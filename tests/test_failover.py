@@ -146,7 +146,14 @@ def verification_reports(server, api_key, series_ids):
     return reports
 
 
+def replication_check(server):
+    answer = requests.get(f"{server.url}/readyz", timeout=10).json()
+    return answer["checks"]["database:replication"][0]
+
+
 def test_a_promoted_standby_keeps_every_acknowledged_entry_and_numbers_on(pair, server):
+    before = replication_check(server)
+    assert (before["status"], before["observedValue"]) == ("pass", 1), before  # synchronous
     series_ids = put_series(server, pair.api_key)
     load = EntryLoad(server.url, pair.api_key, series_ids, threads=8,
                      give_up_at=time.monotonic() + 60)
@@ -176,3 +183,20 @@ def test_a_promoted_standby_keeps_every_acknowledged_entry_and_numbers_on(pair, 
     broken = {series: report for series, report in reports.items()
               if report["valid"] is not True or report["remaining"]}
     assert not broken, (figures, broken)
+    assert replication_check(server)["observedValue"] == 0  # the new primary stands alone
+
+
+def test_readyz_warns_once_in_the_log_of_a_standby_that_is_not_synchronous(pair, server):
+    pair.primary.psql("ALTER SYSTEM RESET synchronous_standby_names")
+    pair.primary.psql("SELECT pg_reload_conf()")
+    deadline = time.monotonic() + 30
+    while pair.primary.psql("SELECT sync_state FROM pg_stat_replication") != "async":
+        assert time.monotonic() < deadline, "the standby did not become asynchronous"
+        time.sleep(0.1)
+    checks = [replication_check(server) for _ in range(6)]  # both workers, several times
+    assert {check["status"] for check in checks} == {"warn"}, checks
+    assert "none synchronous" in checks[0]["output"]
+    assert "can lose acknowledged numbers" in checks[0]["output"]
+    said = [line for line in server.log_path.read_text().splitlines()
+            if "unsafe replication" in line]
+    assert 1 <= len(said) <= 2, said  # once per worker that was asked
