@@ -133,14 +133,14 @@ def create_entry(series_ref, entry_id):
     secret_key = config.current().secret_keys  # and the previous ones: they open the signing key
     try:
         view, entry = issuing.issue_entry(digest, series_ref, entry_id, body["meta"],
-                                          body["sig"], secret_key)
+                                          body["sig"], secret_key, body["pt"])
     except errors.ApiUnauthorized:
         # The key's keyed digest is unknown: account_for_key converts it if it is stored as
         # it was before migration 0007, and the entry is tried again under the new digest.
         if account_for_key(_request_key()) is None:
             raise
         view, entry = issuing.issue_entry(_request_digest(), series_ref, entry_id, body["meta"],
-                                          body["sig"], secret_key)
+                                          body["sig"], secret_key, body["pt"])
     logs.note(account=view.account, series=view.id, number=entry.number)
     return json_response(entry_json(view, entry))
 
