@@ -17,7 +17,7 @@ MAY_IMPORT = {
     "tax_authority": SHARED,
     "registration": SHARED | {"tax_authority"},
     "sequence_service": SHARED | {"errors", "auth", "http", "config", "rate_limits",
-                                  "request_body"},
+                                  "request_body", "read_replica"},
     "invoicexpress": SHARED | {"errors", "auth", "http", "config", "rate_limits", "request_body",
                                "registration", "tax_authority"},
     "backups": SHARED | {"sequence_service", "tax_authority"},
@@ -26,6 +26,7 @@ MAY_IMPORT = {
 FLASK_ALLOWED = {"invx", "invx.config", "invx.http", "invx.errors", "invx.openapi",
                  "invx.extensions", "invx.commands", "invx.request_body", "invx.health",
                  "invx.metrics",  # /metrics and the hooks that count every request
+                 "invx.read_replica",  # which engine a view's session reads (flask.g)
                  "invx.migrations.env"}  # Flask-Migrate's Alembic env: the app's db
 
 
