@@ -58,12 +58,17 @@ class SeriesSchema(Schema):
                                   metadata={"description": "InvoiceXpress sub-series"})
     validation_code = fields.String(attribute="display_code",
                                     metadata={"description": "AT code, N/D or N/A"})
+    pt_signed = fields.Boolean(metadata={
+        "description": "A Sequence Service series that signs Portuguese documents (shown "
+                       "when true)"})
 
     @post_dump(pass_original=True)
     def _only_sub_series_name_their_sequence(self, data, series, **kwargs):
         if not series.is_invoicexpress:
             for name in ("sequence_id", "document_type", "validation_code"):
                 data.pop(name, None)
+        if not data.get("pt_signed"):
+            data.pop("pt_signed", None)
         return data
 
 

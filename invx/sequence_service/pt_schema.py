@@ -2,6 +2,9 @@
 code need besides its number (``pt_documents`` signs it). Loaded into plain JSON values
 (dates and amounts as the law writes them), which are also what the request's digest
 covers, so an idempotent retry is recognised by them."""
+import re
+from datetime import date, datetime
+
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from ..countries import is_country_code
@@ -20,24 +23,39 @@ def _amount(description):
                          metadata={"description": description, "example": "12.30"})
 
 
-class Day(fields.Date):
-    """``YYYY-MM-DD``, kept as that text."""
+class _Written(fields.String):
+    """A date or time as the law writes it, kept as that text once it is checked real."""
+
+    PATTERN, PARSE, ERROR = None, None, None
 
     def __init__(self, **kwargs):
-        super().__init__(format="%Y-%m-%d", **kwargs)
+        kwargs["metadata"] = {"pattern": self.PATTERN.pattern, **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).isoformat()
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            if not self.PATTERN.fullmatch(text):
+                raise ValueError(text)
+            type(self).PARSE(text)
+        except ValueError:
+            raise ValidationError(self.ERROR) from None
+        return text
 
 
-class Moment(fields.NaiveDateTime):
-    """``YYYY-MM-DDThh:mm:ss``, Lisbon's wall clock, kept as that text."""
+class Day(_Written):
+    """``YYYY-MM-DD``."""
 
-    def __init__(self, **kwargs):
-        super().__init__(format="%Y-%m-%dT%H:%M:%S", **kwargs)
+    PATTERN, PARSE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}"), date.fromisoformat
+    ERROR = "A date, YYYY-MM-DD."
 
-    def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).isoformat(timespec="seconds")
+
+class Moment(_Written):
+    """``YYYY-MM-DDThh:mm:ss``, Lisbon's wall clock, no fraction, no time zone."""
+
+    PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}")
+    PARSE = datetime.fromisoformat
+    ERROR = "A time, YYYY-MM-DDThh:mm:ss (Lisbon's, no fraction, no time zone)."
 
 
 class Country(fields.String):
@@ -71,9 +89,12 @@ class PtSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    invoice_date = Day(required=True, metadata={"example": "2026-01-02"})
+    invoice_date = Day(required=True, metadata={
+        "example": "2026-01-02",
+        "description": "The document's date: never before the series' previous one."})
     gross_total = fields.String(required=True, validate=AMOUNT, metadata={"example": "12.30"})
     system_entry_date = Moment(load_default=None, metadata={
+        "example": "2026-01-02T09:15:00",
         "description": "When the document was recorded (Lisbon time); default: when the "
                        "entry is written."})
     customer_nif = Text(load_default=None, validate=validate.Length(1, 30), metadata={

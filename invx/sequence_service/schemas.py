@@ -78,6 +78,10 @@ class SeriesCreateSchema(Schema):
     sig = fields.String(load_default=None, allow_none=True,
                         validate=[validate.Length(max=8192), JWS_SHAPE],
                         metadata={"description": "The client's compact JWS over the series."})
+    pt_signed = fields.Boolean(load_default=False, metadata={
+        "description": "Sign each entry as a Portuguese document (its request then carries "
+                       "pt), with the account's document key. The codes should then be "
+                       "InvoiceNo's: \"FT 2026/\" as prefix."})
 
     @validates_schema
     def _start_and_last_index_agree(self, data, **kwargs):
@@ -93,6 +97,8 @@ class SeriesCreateSchema(Schema):
             loaded["start"] = 1 if last_index is None else last_index + 1
         for name in ("prefix", "suffix"):
             loaded[name] = loaded[name] or ""
+        if not loaded["pt_signed"]:  # kept out of the request's digest, as before it was
+            del loaded["pt_signed"]
         return loaded
 
 

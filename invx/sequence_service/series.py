@@ -100,7 +100,8 @@ def create_series(account, series_id, fields):
                         description=fields["description"], code=fields["code"],
                         prefix=fields["prefix"], padding=fields["padding"],
                         suffix=fields["suffix"], start=fields["start"],
-                        last_number=fields["start"] - 1, client_sig=fields["sig"])
+                        last_number=fields["start"] - 1, client_sig=fields["sig"],
+                        pt_signed=fields.get("pt_signed", False))
         db.session.add(series)
         try:
             db.session.commit()

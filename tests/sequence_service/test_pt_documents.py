@@ -2,11 +2,13 @@
 InvoiceXpress series of an ATCUD type, once its account has a document key, carries
 ``pt``; its Hash signs over the previous entry's (../shared/spec/
 portugal-document-signature.md)."""
+import json
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
+import segno
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import delete
 
@@ -17,7 +19,7 @@ from invx.portugal import document_hash
 from invx.secret_box import Keys
 
 from ..portugal.test_document_hash import KEY, KEY_FILE
-from ..support.sequence_service import API, put_entry
+from ..support.sequence_service import API, SALES, put_entry, put_series
 from ..support.settings import TEST_SECRET
 
 PT = {"invoice_date": "2026-01-02", "gross_total": "12.30"}
@@ -199,3 +201,55 @@ def test_a_signed_entry_stripped_of_its_document_is_found(app, client, auth, sig
     report = _verify(client, auth, signing)
     assert report["broken_at"]["number"] == 2
     assert "chain stops" in report["broken_at"]["problem"]
+
+
+def test_the_qr_code_is_drawn_as_svg_and_png(client, auth, signing):
+    with_qr = put_pt(client, auth, signing, **PT, taxes_total="0.00").get_json()
+    base = f"{API}/series/{signing}/entries/{with_qr['id']}"
+    svg = client.get(f"{base}/qr.svg", headers=auth)
+    assert svg.status_code == 200 and svg.content_type == "image/svg+xml"
+    assert svg.data.startswith(b"<?xml") and b"<svg" in svg.data
+    png = client.get(f"{base}/qr.png", headers=auth)
+    assert png.status_code == 200 and png.content_type == "image/png"
+    assert png.data.startswith(b"\x89PNG\r\n\x1a\n")
+    symbol = segno.make_qr(with_qr["pt"]["qr_code"], error="m", boost_error=False)
+    assert symbol.error == "M"
+    assert client.get(f"{base}/qr.gif", headers=auth).status_code == 404
+    assert client.get(f"{base}/qr.svg").status_code == 401
+    plain = put_pt(client, auth, signing, **PT).get_json()
+    missing = client.get(f"{API}/series/{signing}/entries/{plain['id']}/qr.svg", headers=auth)
+    assert missing.status_code == 404 and "no QR code" in missing.get_json()["message"]
+
+
+def test_the_export_carries_the_saft_fields(app, client, auth, signing, sequence, tmp_path):
+    answer = put_pt(client, auth, signing, **PT, system_entry_date="2026-01-02T09:15:00")
+    answer = answer.get_json()
+    output = tmp_path / "acme.jsonl"
+    result = app.test_cli_runner().invoke(args=["export", "acme", "--output", str(output)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+    entry, = [row for row in rows if row["type"] == "entry"]
+    assert entry["saft"] == {
+        "InvoiceNo": "FT 2023/1", "ATCUD": f"{sequence['current_invoice_validation_code']}-1",
+        "Hash": answer["pt"]["hash"], "HashControl": "1", "InvoiceDate": "2026-01-02",
+        "SystemEntryDate": "2026-01-02T09:15:00", "GrossTotal": "12.30"}
+
+
+def test_a_sequence_service_series_may_opt_in(app, client, auth, signing):
+    body = {"name": "Tickets", "prefix": "FS T/", "pt_signed": True}
+    created = put_series(client, auth, OTHER, **body)
+    assert created.status_code == 200 and created.get_json()["pt_signed"] is True
+    assert put_series(client, auth, OTHER, **body).status_code == 200  # idempotent
+    refused = put_entry(client, auth, series=OTHER)
+    assert refused.status_code == 422 and "pt" in refused.get_json()["fields"]
+    entry = put_pt(client, auth, OTHER, **PT, taxes_total="0.00").get_json()
+    assert entry["code"] == "FS T/1"
+    assert document_hash.verifies(KEY.public_key(), message_of(entry, None), entry["pt"]["hash"])
+    assert entry["pt"]["atcud"] == "ATCUD:0"
+    assert "*D:FS*" in entry["pt"]["qr_code"] and "*H:0*" in entry["pt"]["qr_code"]
+    plain = put_series(client, auth, SALES).get_json()
+    assert "pt_signed" not in plain
+    assert "pt" not in put_entry(client, auth, series=SALES).get_json()
+
+
+OTHER = "0b7e5a3c-1f2d-4c8e-9a6b-5d4c3b2a1f0e"
