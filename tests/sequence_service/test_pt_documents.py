@@ -253,3 +253,19 @@ def test_a_sequence_service_series_may_opt_in(app, client, auth, signing):
 
 
 OTHER = "0b7e5a3c-1f2d-4c8e-9a6b-5d4c3b2a1f0e"
+
+
+def test_invx_verify_checks_the_document_chain_too(app, client, auth, signing):
+    answers = [put_pt(client, auth, signing, **PT).get_json() for _ in range(3)]
+    runner = app.test_cli_runner()
+    intact = runner.invoke(args=["verify", "acme", str(signing), "--no-progress"])
+    assert intact.exit_code == 0, intact.output
+    with app.app_context():
+        entry = Entry.query.filter_by(id=answers[1]["id"]).one()
+        entry.pt = {**entry.pt, "system_entry_date": "2026-01-02T00:00:00"}
+        db.session.commit()
+    broken = runner.invoke(args=["verify", "acme", str(signing), "--no-progress"])
+    assert broken.exit_code == 1
+    report = json.loads(broken.output)
+    assert report["broken_at"]["number"] == 2
+    assert "document Hash does not verify" in report["broken_at"]["problem"]
