@@ -1,5 +1,5 @@
 """Persistent state: accounts, InvoiceXpress sequences and their per-type series."""
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -43,6 +44,8 @@ class Account(db.Model):
         BigKey, ForeignKey("sequences.pk", use_alter=True, ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     key_rotated_at: Mapped[datetime | None]
+    # The version of its document key that signs now (document_keys); None: it signs none.
+    document_key_version: Mapped[int | None]
 
     @property
     def is_portuguese(self):
@@ -160,6 +163,12 @@ class Series(db.Model):
     # Set before registarSerie is sent: if no code came back, AT may still have it, so the
     # next attempt asks AT (consultarSeries) before sending again.
     register_sent_at: Mapped[datetime | None]
+    # Portuguese document signatures: a Sequence Service series' opt-in (an InvoiceXpress
+    # sub-series of an ATCUD type signs once its account has a document key), and the Hash
+    # and date of its last signed document, which the next one signs over.
+    pt_signed: Mapped[bool] = mapped_column(default=False, server_default=false())
+    last_pt_hash: Mapped[str | None] = mapped_column(Text)
+    last_pt_invoice_date: Mapped[date | None]
 
     sequence: Mapped[Sequence] = relationship(back_populates="series")
 
@@ -219,6 +228,8 @@ class Entry(db.Model):
     request_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A signed Portuguese document's fields, Hash and QR text (document_signatures).
+    pt: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
 
     @property
     def sigs(self):
@@ -280,3 +291,8 @@ class AtCall(db.Model):
     duration_ms: Mapped[int]  # 0 while pending
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+
+
+
+# Defined beside their feature, registered with the metadata here (migrations compare it).
+from .document_keys import DocumentKey  # noqa: E402, F401

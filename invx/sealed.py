@@ -1,8 +1,9 @@
 """Every secret invx keeps sealed in the database (``secret_box``): found, checked, resealed.
 
-What is sealed: the server's signing keys (``signing_keys.private_key``) and, in an
-account's ``tax_authority_config``, the settings its adapter names in ``sealed_settings``
-(AT's password and the client's private key). The start-up checks open each of them;
+What is sealed: the server's signing keys (``signing_keys.private_key``), the accounts'
+document keys (``document_keys.private_key``) and, in an account's
+``tax_authority_config``, the settings its adapter names in ``sealed_settings`` (AT's
+password and the client's private key). The start-up checks open each of them;
 ``invx secrets rotate`` reseals with the current INVX_SECRET_KEY those a previous key sealed.
 """
 from typing import NamedTuple
@@ -10,7 +11,7 @@ from typing import NamedTuple
 from sqlalchemy import func, select
 
 from .extensions import db
-from .models import Account, SigningKey
+from .models import Account, DocumentKey, SigningKey
 from .secret_box import SecretUnreadable, is_current, reseal, unseal
 from .tax_authority import ADAPTERS
 
@@ -38,6 +39,10 @@ def _sealed_values():
     """(where, token) of every sealed value; ``where`` names it, without any secret."""
     for kid, token in db.session.execute(select(SigningKey.id, SigningKey.private_key)):
         yield f"signing key {kid}", token
+    for name, version, token in db.session.execute(
+            select(Account.name, DocumentKey.version, DocumentKey.private_key)
+            .join(Account, Account.id == DocumentKey.account_id)):
+        yield f"account {name}'s document key, version {version}", token
     for account in db.session.scalars(_accounts_with_settings()):
         for name in _sealed_names(account.tax_authority_config):
             yield (f"account {account.name}'s AT {name.replace('_', ' ')}",
@@ -52,6 +57,7 @@ def count():
 def rows_to_rotate():
     """How many rows ``rotate`` goes through (for a progress bar)."""
     return (db.session.scalar(select(func.count()).select_from(SigningKey)) +
+            db.session.scalar(select(func.count()).select_from(DocumentKey)) +
             db.session.scalar(select(func.count()).select_from(
                 _accounts_with_settings().subquery())))
 
@@ -84,6 +90,12 @@ def rotate(keys, progress=None, batch=BATCH):
         for signing_key in rows:
             signing_key.private_key = moved(signing_key.private_key)
         _done(rows, progress)
+    # Document keys: a few per account at most, all in one transaction.
+    keys_of_documents = db.session.scalars(select(DocumentKey).order_by(
+        DocumentKey.account_id, DocumentKey.version).with_for_update()).all()
+    for document_key in keys_of_documents:
+        document_key.private_key = moved(document_key.private_key)
+    _done(keys_of_documents, progress)
     for rows in _batches(_accounts_with_settings(), Account.id, batch):
         for account in rows:
             config = dict(account.tax_authority_config)

@@ -9,7 +9,7 @@ import flask_migrate
 import pytest
 from sqlalchemy import delete
 
-from invx import create_app
+from invx import create_app, document_keys
 from invx.accounts import create_account
 from invx.auth import key_gate
 from invx.config import EXTENSION, settings_of
@@ -91,6 +91,7 @@ def _empty_tables(request):
         db.session.commit()
     key_gate.reset()  # the keys it saw are gone with their accounts
     reachability.forget()  # what this process saw of the Tax Authorities, for /readyz
+    document_keys.forget()  # the keys it unsealed, of accounts now gone
 
 
 @pytest.fixture

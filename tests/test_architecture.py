@@ -17,7 +17,7 @@ MAY_IMPORT = {
     "tax_authority": SHARED,
     "registration": SHARED | {"tax_authority"},
     "sequence_service": SHARED | {"errors", "auth", "http", "config", "rate_limits",
-                                  "request_body", "read_replica"},
+                                  "request_body", "read_replica", "document_keys", "countries"},
     "invoicexpress": SHARED | {"errors", "auth", "http", "config", "rate_limits", "request_body",
                                "registration", "tax_authority"},
     "backups": SHARED | {"sequence_service", "tax_authority"},

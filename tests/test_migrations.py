@@ -17,7 +17,7 @@ from .support.postgres import (
 )
 
 TABLES = {"accounts", "sequences", "series", "sandbox_series", "at_calls", "entries",
-          "signing_keys", "verification_checkpoints", "alembic_version"}
+          "signing_keys", "verification_checkpoints", "document_keys", "alembic_version"}
 
 
 def upgrade_and_check(url):

@@ -32,7 +32,8 @@ def test_it_describes_every_endpoint(client, app):
         ("/sequence/v1/series/{id}", "get"), ("/sequence/v1/series/{id}/verify", "get"),
         ("/sequence/v1/series/{series_id}/entries", "get"),
         ("/sequence/v1/series/{series_id}/entries/{id}", "put"),
-        ("/sequence/v1/series/{series_id}/entries/{id}", "get"), ("/sequence/v1/keys", "get")}
+        ("/sequence/v1/series/{series_id}/entries/{id}", "get"), ("/sequence/v1/keys", "get"),
+        ("/sequence/v1/series/{series_id}/entries/{id}/qr.{kind}", "get")}
 
     # and the app serves nothing it does not describe (parameter names aside)
     def shape(path):

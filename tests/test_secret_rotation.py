@@ -10,12 +10,14 @@ from invx import create_app
 from invx.accounts import create_account
 from invx.auth import current_prefix, key_gate
 from invx.config import Settings
+from invx.document_keys import set_document_key
 from invx.extensions import db
-from invx.models import Account, SigningKey
+from invx.models import Account, DocumentKey, SigningKey, utcnow
 from invx.sealed import unreadable
 from invx.secret_box import Keys, SecretUnreadable, is_current, reseal, seal, unseal
 from invx.sequence_service import signing
 
+from .portugal.test_document_hash import KEY as DOCUMENT_KEY
 from .support.postgres import (
     POSTGRES_URL,
     create_postgres_schema,
@@ -96,6 +98,7 @@ def _before_the_change(app):
                                         "password": seal(OLD, "at-password"),
                                         "client_key": seal(OLD, "-----BEGIN PRIVATE KEY-----")}
         db.session.commit()
+        set_document_key(account, DOCUMENT_KEY, "1234", Keys(OLD), utcnow())
     client, auth = app.test_client(), {"Authorization": f"Bearer {used}"}
     assert put_series(client, auth).status_code == 200
     assert put_entry(client, auth).status_code == 200
@@ -110,16 +113,17 @@ def test_rotation_reseals_every_secret_and_keeps_entries_and_api_keys_working(ap
     # Before the rotation, the previous key opens the signing key: entries are signed.
     assert put_entry(client, auth).status_code == 200
 
-    assert _rotate(app) == {"resealed": 3, "already_current": 0, "checkpoints_resigned": 1,
+    assert _rotate(app) == {"resealed": 4, "already_current": 0, "checkpoints_resigned": 1,
                             "api_keys_not_current": 1}  # idle's: used's converted on use
     with app.app_context():
         assert unreadable(Keys(NEW)) is None  # every sealed value opens with NEW alone
         assert all(is_current(NEW, key) for key in db.session.scalars(
             select(SigningKey.private_key)))
+        assert is_current(NEW, db.session.scalar(select(DocumentKey.private_key)))
         stored = db.session.scalar(select(Account).where(Account.name == "idle"))
         assert unseal(NEW, stored.tax_authority_config["password"]) == b"at-password"
     # Idempotent: nothing left to reseal.
-    assert _rotate(app) == {"resealed": 0, "already_current": 3, "checkpoints_resigned": 0,
+    assert _rotate(app) == {"resealed": 0, "already_current": 4, "checkpoints_resigned": 0,
                             "api_keys_not_current": 1}
 
     # The idle client's key still works while OLD is a previous key, and converts.

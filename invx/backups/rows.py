@@ -51,12 +51,22 @@ def series_row(series, sequence_id):
 
 def entry_row(series, entry):
     """An entry of ``series`` (an Entry, or a row of its table): the one place an entry
-    becomes JSON in an export (the SAF-T fields of issue 22 go here)."""
+    becomes JSON in an export. A signed Portuguese document also has ``saft``: its fields
+    as SAF-T(PT) names them."""
     sigs = [entry.sig] + ([entry.client_sig] if entry.client_sig else [])
-    return {"type": "entry", "id": entry.id, "series_id": entry.series_id,
-            "number": entry.number, "code": entry.code, "atcud": atcud_of(series, entry),
-            "previous_id": entry.previous_id, "meta": entry.meta or {}, "sigs": sigs,
-            "created_at": _time(entry.created_at), "updated_at": _time(entry.updated_at)}
+    atcud = atcud_of(series, entry)
+    row = {"type": "entry", "id": entry.id, "series_id": entry.series_id,
+           "number": entry.number, "code": entry.code, "atcud": atcud,
+           "previous_id": entry.previous_id, "meta": entry.meta or {}, "sigs": sigs,
+           "created_at": _time(entry.created_at), "updated_at": _time(entry.updated_at)}
+    if entry.pt:
+        signed = entry.pt
+        row["saft"] = {"InvoiceNo": entry.code, "ATCUD": atcud or "0",
+                       "Hash": signed["hash"], "HashControl": str(signed["hash_control"]),
+                       "InvoiceDate": signed["invoice_date"],
+                       "SystemEntryDate": signed["system_entry_date"],
+                       "GrossTotal": signed["gross_total"]}
+    return row
 
 
 def at_call_row(call, outcome):

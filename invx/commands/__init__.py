@@ -2,6 +2,7 @@
 import click
 from flask.cli import FlaskGroup, NoAppException, ScriptInfo
 
+from . import document_keys as _document_keys  # noqa: F401 (its commands join accounts_cli)
 from .accounts import accounts_cli
 from .at_log import at_log
 from .backup import backup, export

@@ -10,6 +10,7 @@ document. The verification report and the key set are built by ``verification`` 
 """
 from marshmallow import Schema, fields, post_dump, validate
 
+from ..portugal import document_hash
 from .schemas import JWS_PATTERN, MAX_META_KEY, MAX_META_KEYS, MAX_META_VALUE
 from .series import atcud_of
 
@@ -57,13 +58,38 @@ class SeriesSchema(Schema):
                                   metadata={"description": "InvoiceXpress sub-series"})
     validation_code = fields.String(attribute="display_code",
                                     metadata={"description": "AT code, N/D or N/A"})
+    pt_signed = fields.Boolean(metadata={
+        "description": "A Sequence Service series that signs Portuguese documents (shown "
+                       "when true)"})
 
     @post_dump(pass_original=True)
     def _only_sub_series_name_their_sequence(self, data, series, **kwargs):
         if not series.is_invoicexpress:
             for name in ("sequence_id", "document_type", "validation_code"):
                 data.pop(name, None)
+        if not data.get("pt_signed"):
+            data.pop("pt_signed", None)
         return data
+
+
+class SignedDocumentSchema(Schema):
+    """A signed Portuguese document's identity (Portaria 363/2010 and 195/2020)."""
+
+    invoice_date = fields.String(required=True, metadata={"example": "2026-01-02"})
+    system_entry_date = fields.String(required=True, metadata={"example": "2026-01-02T09:15:00"})
+    gross_total = fields.String(required=True, metadata={"example": "12.30"})
+    hash = fields.String(required=True, metadata={
+        "description": "RSA-SHA1 over InvoiceDate;SystemEntryDate;InvoiceNo;GrossTotal;"
+                       "<the previous document's Hash>, base64"})
+    hash_control = fields.Integer(required=True, metadata={
+        "description": "The version of the account's document key that signed"})
+    hash_excerpt = fields.String(required=True, metadata={
+        "example": "nHPW", "description": "The Hash's characters 1, 11, 21 and 31"})
+    certification = fields.String(required=True, metadata={
+        "example": "nHPW-Processado por programa certificado n.º 1234/AT"})
+    atcud = fields.String(required=True, metadata={"example": "ATCUD:ABCD1234-15"})
+    qr_code = fields.String(metadata={"description": "The ATCUD QR code's text, when the "
+                                                     "request gave its fields"})
 
 
 class EntrySchema(Schema):
@@ -85,6 +111,8 @@ class EntrySchema(Schema):
     atcud = fields.String(allow_none=True, metadata={
         "example": "ABCD1234-15",
         "description": "InvoiceXpress sub-series of an ATCUD-relevant type"})
+    pt = fields.Nested(SignedDocumentSchema, metadata={
+        "description": "A series that signs Portuguese documents"})
 
 
 def entry_json(series, entry):
@@ -97,7 +125,25 @@ def entry_json(series, entry):
                 updated_at=timestamp(entry.updated_at))
     if series.is_invoicexpress:
         body.update(number=entry.number, atcud=atcud_of(series, entry))
+    if entry.pt:
+        body["pt"] = pt_json(series, entry)
     return body
+
+
+def pt_json(series, entry):
+    """A signed Portuguese document's ``pt`` answer."""
+    signed = entry.pt
+    answer = {"invoice_date": signed["invoice_date"],
+              "system_entry_date": signed["system_entry_date"],
+              "gross_total": signed["gross_total"], "hash": signed["hash"],
+              "hash_control": signed["hash_control"],
+              "hash_excerpt": document_hash.excerpt(signed["hash"]),
+              "certification": document_hash.certification(signed["hash"],
+                                                            signed["certificate_number"]),
+              "atcud": "ATCUD:" + (atcud_of(series, entry) or "0")}
+    if "qr_code" in signed:
+        answer["qr_code"] = signed["qr_code"]
+    return answer
 
 
 class EntryPageSchema(Schema):

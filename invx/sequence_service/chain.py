@@ -2,10 +2,11 @@
 
 Each entry must carry the number after the previous one; point to the entry before it;
 carry the code its number gives; and hold a server signature, valid under a published key,
-over exactly its id, series, previous id and code. The entries are read in keyset pages
-(by number, on the unique index), and the walk yields every few entries: under gunicorn's
-gevent worker one verification would otherwise hold every other request of its worker
-until it ends (an ES256 check alone is about 75 µs).
+over exactly its id, series, previous id and code. A signed Portuguese document's Hash
+must verify over its fields and the previous one's (``pt_chain``). The entries are read in
+keyset pages (by number, on the unique index), and the walk yields every few entries:
+under gunicorn's gevent worker one verification would otherwise hold every other request
+of its worker until it ends (an ES256 check alone is about 75 µs).
 """
 import time
 from typing import NamedTuple
@@ -14,7 +15,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Entry
-from . import jws
+from . import jws, pt_chain
 from .series import format_code
 
 PAGE = 200  # entries read at a time
@@ -71,7 +72,7 @@ class Walk(NamedTuple):
 
 
 UNBOUNDED = Budget()
-_COLUMNS = (Entry.number, Entry.id, Entry.previous_id, Entry.code, Entry.sig)
+_COLUMNS = (Entry.number, Entry.id, Entry.previous_id, Entry.code, Entry.sig, Entry.pt)
 
 
 def walk(series, after, target, keys, budget=UNBOUNDED, page=None, progress=None,
@@ -83,6 +84,8 @@ def walk(series, after, target, keys, budget=UNBOUNDED, page=None, progress=None
     page = page or PAGE
     started = time.monotonic()
     checked, last = 0, after
+    documents = pt_chain.Keys(series.account_id)
+    document_hash = pt_chain.last_hash(series, after.number)
     while last.number < target:
         size = page if budget.entries is None else min(page, budget.entries - checked)
         out_of_time = (budget.seconds is not None and checked
@@ -96,11 +99,13 @@ def walk(series, after, target, keys, budget=UNBOUNDED, page=None, progress=None
         if not rows:
             break
         for index, row in enumerate(rows, 1):
-            problem = entry_problem(series, row, last, keys)
+            problem = (entry_problem(series, row, last, keys)
+                       or pt_chain.problem(row, document_hash, documents))
             if problem:
                 broken = {"number": row.number, "entry_id": row.id, "problem": problem}
                 return Walk(checked, last, broken, False)
             last = Link(row.number, row.id, row.sig)
+            document_hash = row.pt["hash"] if row.pt else document_hash
             checked += 1
             if pause and index % YIELD_EVERY == 0:
                 time.sleep(PAUSE_SECONDS)  # gevent's, under gunicorn's gevent worker

@@ -48,6 +48,7 @@ class Ticket:
     digest: str
     meta: dict | None
     client_sig: str | None
+    pt: dict | None = None  # a Portuguese document's fields (pt_schema), to sign
     leader: bool = False
     taken: bool = False
     result: object = None

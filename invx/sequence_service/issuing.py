@@ -23,14 +23,14 @@ from ..auth import account_for_digest
 from ..extensions import db
 from ..models import utcnow
 from ..secret_box import SecretKeyMissing, SecretUnreadable
-from . import group_commit, numbering, signing, store
+from . import group_commit, numbering, pt_documents, signing, store
 from .rows import SeriesView
 from .series import request_hash, series_lookup
 
 MAX_ATTEMPTS = 3
 
 
-def issue_entry(key_digest, series_ref, entry_id, meta, client_sig, secret_key):
+def issue_entry(key_digest, series_ref, entry_id, meta, client_sig, secret_key, pt=None):
     """The next entry of the series ``series_ref`` (a UUID or an InvoiceXpress integer id)
     under the client's ``entry_id`` (a canonical UUID), or the entry that id already has
     there if the request is the same (no new number). ``key_digest`` is the digest of the
@@ -39,9 +39,11 @@ def issue_entry(key_digest, series_ref, entry_id, meta, client_sig, secret_key):
     lookup = series_lookup(series_ref)
     if lookup is None:  # names no series at all: 404, once the key is known good
         raise _unknown_series_error(key_digest)
-    ticket = group_commit.Ticket((key_digest, lookup), entry_id,
-                                 request_hash({"meta": meta or {}, "sig": client_sig}),
-                                 meta, client_sig)
+    body = {"meta": meta or {}, "sig": client_sig}
+    if pt is not None:  # only then: the digests of the entries made before stay the same
+        body["pt"] = pt
+    ticket = group_commit.Ticket((key_digest, lookup), entry_id, request_hash(body), meta,
+                                 client_sig, pt)
     return group_commit.submit(db.engine, ticket,
                                lambda batch: write_batch(batch, secret_key))
 
@@ -94,8 +96,10 @@ def _write_entries(batch, secret_key):
             series = found.get(group)
             refused[group] = numbering.refusal(group[0], series)
             if refused[group] is None:
+                document_signer = pt_documents.signer_for(statements.connection, series,
+                                                          secret_key)
                 numbered.append((series, *numbering.number(series, existing, tickets,
-                                                           signer, now)))
+                                                           signer, now, document_signer)))
         statements.write([(series, entries) for series, entries, _ in numbered], now)
     _refuse(groups, refused)
     issued = collections.Counter()

@@ -7,7 +7,7 @@ import time
 
 from .. import errors
 from ..models import Series
-from . import jws
+from . import jws, pt_documents
 from .rows import EntryRow
 from .series import format_code
 
@@ -31,19 +31,25 @@ def refusal(key_digest, series):
     return None
 
 
-def number(series, existing, tickets, signer, now):
+def number(series, existing, tickets, signer, now, document_signer=None):
     """The series' new entries (EntryRows), each with its number, chain link and
     signature, and each ticket's answer: its entry, the one its id already has, or a
     conflict. ``existing`` is {(account id, entry id): EntryRow} of the ids used in the
-    batch's accounts; the new entries are added to it. ``signer`` is (kid, private key)."""
+    batch's accounts; the new entries are added to it. ``signer`` is (kid, private key);
+    ``document_signer`` signs the series' Portuguese documents, if it does (pt_documents)."""
     kid, private_key = signer
     timestamp = int(time.time())
     last, previous_id = series.last_number, series.last_entry_id
+    chain = pt_documents.Chain(series)
     entries, answers = [], []
     for ticket in tickets:
         earlier = existing.get((series.account_id, ticket.entry_id))
         if earlier is not None:
             answers.append((ticket, _replay(earlier, series.id, ticket)))
+            continue
+        refused = pt_documents.refusal(document_signer, ticket, chain)
+        if refused is not None:  # no number used
+            answers.append((ticket, refused))
             continue
         last += 1
         code = format_code(series, last)
@@ -55,7 +61,9 @@ def number(series, existing, tickets, signer, now):
             id=ticket.entry_id, series_id=series.id, number=last, code=code,
             meta=ticket.meta or None, previous_id=previous_id,
             sig=jws.sign(private_key, kid, payload), client_sig=ticket.client_sig,
-            created_at=now, updated_at=now, request_hash=ticket.digest)
+            created_at=now, updated_at=now, request_hash=ticket.digest,
+            pt=document_signer and pt_documents.sign(series, document_signer, ticket, code,
+                                                     last, chain, now))
         entries.append(entry)
         answers.append((ticket, entry))
         previous_id = ticket.entry_id

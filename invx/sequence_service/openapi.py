@@ -145,6 +145,16 @@ def _operations():
                     "responses": {"200": _json(EntrySchema, "The entry."),
                                   **_errors(401, 404, 422)}},
         },
+        "/sequence/v1/series/{series_id}/entries/{id}/qr.{kind}": {"get": {
+            "summary": "An entry's ATCUD QR code, drawn (error correction M)",
+            "operationId": "getEntryQrCode",
+            "parameters": [_SERIES_REF, _ENTRY_ID, {
+                "name": "kind", "in": "path", "required": True,
+                "schema": {"type": "string", "enum": ["svg", "png"]}}],
+            "responses": {"200": {"description": "The picture.", "content": {
+                "image/svg+xml": {"schema": {"type": "string"}},
+                "image/png": {"schema": {"type": "string", "format": "binary"}}}},
+                **_errors(401, 404, 422)}}},
         "/sequence/v1/keys": {"get": {
             "summary": "The server's public signing keys (JWKS)", "operationId": "keys",
             "security": [], "responses": {"200": _json(JwksSchema, "Every key that signed."),

@@ -52,7 +52,7 @@ def _prepared(statements):
 
 
 _READ_COLUMNS = (", ".join(f"s.{name}" for name in SERIES_COLUMNS)
-                 + ", a.api_key_hash, a.name, q.closed_as, "
+                 + ", a.api_key_hash, a.name, a.fiscal_id, a.document_key_version, q.closed_as, "
                  + ", ".join(f"e.{name}" for name in EntryRow._fields) + ", e.account_id")
 # The series as it is once the lock is granted (READ COMMITTED: the read is a statement of
 # its own, with a new snapshot), its sequence's "closing" included, and the ids already
@@ -104,15 +104,19 @@ STATEMENTS = _prepared({
     "used": (f"SELECT {', '.join(EntryRow._fields)}, account_id FROM entries "  # noqa: S608
              "WHERE id = ANY($1::varchar[]) AND account_id + 0 = ANY($2::bigint[])",
              ("entry_ids", "accounts")),
-    # One series' counter: $1 its last number, $2 its last entry, $3 the time, $4 its id,
-    # $5 its account.
-    "counter": ("UPDATE series SET last_number = $1, last_entry_id = $2, updated_at = $3 "
-                "WHERE id = $4 AND account_id + 0 = $5", ()),
-    # Several: $1 the time, then each series' id, account, last number and last entry.
+    # One series' counter: $1 its last number, $2 its last entry, $3 its last signed
+    # document's Hash, $4 that document's date, $5 the time, $6 its id, $7 its account.
+    "counter": ("UPDATE series SET last_number = $1, last_entry_id = $2, last_pt_hash = $3, "
+                "last_pt_invoice_date = $4::date, updated_at = $5 "
+                "WHERE id = $6 AND account_id + 0 = $7", ()),
+    # Several: $1 the time, then each series' id, account, and Counter.
     "counters": ("""UPDATE series s
-   SET last_number = u.last_number, last_entry_id = u.last_entry_id, updated_at = $1
-  FROM unnest($2::varchar[], $3::bigint[], $4::bigint[], $5::varchar[])
-       AS u(id, account_id, last_number, last_entry_id)
+   SET last_number = u.last_number, last_entry_id = u.last_entry_id,
+       last_pt_hash = u.last_pt_hash, last_pt_invoice_date = u.last_pt_invoice_date,
+       updated_at = $1
+  FROM unnest($2::varchar[], $3::bigint[], $4::bigint[], $5::varchar[], $6::text[],
+              $7::date[])
+       AS u(id, account_id, last_number, last_entry_id, last_pt_hash, last_pt_invoice_date)
  WHERE s.id = u.id AND s.account_id + 0 = u.account_id""", ()),
 })
 PREPARE = "; ".join(statement.prepare for statement in STATEMENTS.values())

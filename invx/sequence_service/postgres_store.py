@@ -7,7 +7,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ..extensions import db
 from . import postgres_statements as sql
-from .rows import LockedSeries, entries_by_account_and_id
+from .rows import Counter, LockedSeries, entries_by_account_and_id
 
 # SQLSTATEs of a prepared statement that is not there, or is there already.
 UNDEFINED_PREPARED, DUPLICATE_PREPARED = "26000", "42P05"
@@ -114,15 +114,14 @@ class PostgresStore:
         statement, parameters = "COMMIT", []
         for series, entries in writes:
             for entry in entries:
-                meta = None if entry.meta is None else json.dumps(entry.meta)
-                parameters += (*entry._replace(meta=meta), series.account_id)
+                parameters += (*entry._replace(meta=_json(entry.meta), pt=_json(entry.pt)),
+                               series.account_id)
         if len(writes) == 1:
             (series, entries), = writes
-            parameters += (entries[-1].number, entries[-1].id, now, series.id,
-                           series.account_id)
+            parameters += (*Counter.after(series, entries), now, series.id, series.account_id)
         elif writes:
             parameters += (now, *map(list, zip(*(
-                (series.id, series.account_id, entries[-1].number, entries[-1].id)
+                (series.id, series.account_id, *Counter.after(series, entries))
                 for series, entries in writes), strict=True)))
         if writes:
             rows = sum(len(entries) for _, entries in writes)
@@ -132,3 +131,7 @@ class PostgresStore:
         # transaction stays open (and failed) for __exit__ to roll back.
         self.connection.exec_driver_sql(statement, tuple(parameters))
         self.open = False
+
+
+def _json(value):
+    return None if value is None else json.dumps(value)

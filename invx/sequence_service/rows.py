@@ -1,6 +1,7 @@
 """The rows that cross the batch path (store, issuing, the answer): named, never read by
 position. Each is a NamedTuple, so a database row becomes one for the cost of a tuple, and
 the store builds its SQL from the same field names, in the same order."""
+from datetime import date
 from typing import NamedTuple
 
 from ..models import Entry
@@ -20,6 +21,7 @@ class EntryRow(NamedTuple):
     created_at: object
     updated_at: object
     request_hash: str
+    pt: dict | None = None  # a signed Portuguese document's (pt_documents)
 
     sigs = Entry.sigs  # the server's signature, then the client's if it sent one
 
@@ -47,8 +49,13 @@ class LockedSeries(NamedTuple):
     padding: int
     suffix: str
     code: str | None
+    pt_signed: bool  # a Sequence Service series' opt-in to Portuguese signatures
+    last_pt_hash: str | None  # the Hash of its last signed document
+    last_pt_invoice_date: object  # and its date (a date), or None
     api_key_hash: str
     account_name: str  # for the request's log lines
+    account_fiscal_id: str  # the issuer's NIF, in a QR code
+    document_key_version: int | None  # the account's document key that signs now
     closed_as: str | None  # of its InvoiceXpress sequence, read after the lock
 
 
@@ -72,3 +79,22 @@ class SeriesView(NamedTuple):
         return cls(series.id, series.sequence_pk is not None, series.doc_type,
                    series.validation_code, series.at_status,
                    getattr(series, "account_name", None))
+
+
+class Counter(NamedTuple):
+    """Where a batch leaves a series: its last number and entry, and its last signed
+    document's Hash and date (unchanged when the batch signed none)."""
+
+    last_number: int
+    last_entry_id: str
+    last_pt_hash: str | None
+    last_pt_invoice_date: object
+
+    @classmethod
+    def after(cls, series, entries):
+        signed = [entry.pt for entry in entries if entry.pt]
+        if not signed:
+            return cls(entries[-1].number, entries[-1].id, series.last_pt_hash,
+                       series.last_pt_invoice_date)
+        return cls(entries[-1].number, entries[-1].id, signed[-1]["hash"],
+                   date.fromisoformat(signed[-1]["invoice_date"]))

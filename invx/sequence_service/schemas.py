@@ -78,6 +78,10 @@ class SeriesCreateSchema(Schema):
     sig = fields.String(load_default=None, allow_none=True,
                         validate=[validate.Length(max=8192), JWS_SHAPE],
                         metadata={"description": "The client's compact JWS over the series."})
+    pt_signed = fields.Boolean(load_default=False, metadata={
+        "description": "Sign each entry as a Portuguese document (its request then carries "
+                       "pt), with the account's document key. The codes should then be "
+                       "InvoiceNo's: \"FT 2026/\" as prefix."})
 
     @validates_schema
     def _start_and_last_index_agree(self, data, **kwargs):
@@ -93,6 +97,8 @@ class SeriesCreateSchema(Schema):
             loaded["start"] = 1 if last_index is None else last_index + 1
         for name in ("prefix", "suffix"):
             loaded[name] = loaded[name] or ""
+        if not loaded["pt_signed"]:  # kept out of the request's digest, as before it was
+            del loaded["pt_signed"]
         return loaded
 
 
@@ -112,6 +118,10 @@ class EntryCreateSchema(Schema):
     sig = fields.String(load_default=None, allow_none=True,
                         validate=[validate.Length(max=8192), JWS_SHAPE],
                         metadata={"description": "The client's compact JWS over the entry."})
+    pt = fields.Nested("PtSchema", load_default=None, allow_none=True, metadata={
+        "description": "A Portuguese document's own fields: required in a series that signs "
+                       "documents (an InvoiceXpress series of an ATCUD type, once its "
+                       "account has a document key), refused elsewhere."})
 
     def load(self, data, **kwargs):
         """The common body (none, or a meta of a few plain strings, and no ``sig``) is
@@ -128,7 +138,7 @@ class EntryCreateSchema(Schema):
 def _plain_entry(data):
     """What ``EntryCreateSchema`` loads from ``data`` if it has no ``sig`` and a ``meta``
     that surely passes (or none); else None."""
-    if data.get("sig") is not None:
+    if data.get("sig") is not None or data.get("pt") is not None:
         return None
     meta = data.get("meta")
     if meta is not None:
@@ -140,7 +150,7 @@ def _plain_entry(data):
                     and _plain_text(name) and _plain_text(value)):
                 return None
         meta = dict(meta)
-    return {"meta": meta, "sig": None}
+    return {"meta": meta, "sig": None, "pt": None}
 
 
 def _plain_text(text):
@@ -152,3 +162,6 @@ def _plain_text(text):
     except UnicodeEncodeError:
         return False
     return True
+
+
+from .pt_schema import PtSchema  # noqa: E402, F401 (the entry's "pt", named above)

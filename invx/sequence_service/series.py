@@ -100,7 +100,8 @@ def create_series(account, series_id, fields):
                         description=fields["description"], code=fields["code"],
                         prefix=fields["prefix"], padding=fields["padding"],
                         suffix=fields["suffix"], start=fields["start"],
-                        last_number=fields["start"] - 1, client_sig=fields["sig"])
+                        last_number=fields["start"] - 1, client_sig=fields["sig"],
+                        pt_signed=fields.get("pt_signed", False))
         db.session.add(series)
         try:
             db.session.commit()
@@ -139,9 +140,14 @@ def list_entries(account, series_ref, limit, before=None):
 
 def atcud_of(series, entry):
     """The entry's ATCUD (``<validation code>-<n>``), for a registered Portuguese type."""
+    return atcud_for(series, entry.number)
+
+
+def atcud_for(series, number):
+    """The ATCUD of document ``number`` of ``series``, or None (no code, or no ATCUD type)."""
     doc_type = BY_NAME.get(series.doc_type)
     if doc_type is None or not doc_type.atcud_relevant or not series.validation_code:
         return None
     if series.at_status not in (Series.REGISTERED, Series.FINISHED):
         return None
-    return portuguese_atcud.atcud(series.validation_code, entry.number)
+    return portuguese_atcud.atcud(series.validation_code, number)

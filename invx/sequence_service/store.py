@@ -31,7 +31,7 @@ from sqlalchemy import bindparam, insert, select, update
 from ..extensions import db
 from ..models import Account, Entry, Sequence, Series
 from .postgres_store import PostgresStore
-from .rows import SERIES_COLUMNS, EntryRow, LockedSeries, entries_by_account_and_id
+from .rows import SERIES_COLUMNS, Counter, EntryRow, LockedSeries, entries_by_account_and_id
 from .series import VISIBLE
 
 SERIES, ENTRIES = Series.__table__, Entry.__table__
@@ -56,7 +56,8 @@ class CoreStore:
     # The series whose ``column`` is ``ref`` among those the account's clients can see,
     # locked (FOR UPDATE OF series) until the commit.
     LOCKED = {column: select(*(SERIES.c[name] for name in SERIES_COLUMNS),
-                             ACCOUNTS.c.api_key_hash, ACCOUNTS.c.name)
+                             ACCOUNTS.c.api_key_hash, ACCOUNTS.c.name, ACCOUNTS.c.fiscal_id,
+                             ACCOUNTS.c.document_key_version)
               .select_from(SERIES.join(ACCOUNTS, ACCOUNTS.c.id == SERIES.c.account_id)
                            .outerjoin(SEQUENCES, SEQUENCES.c.pk == SERIES.c.sequence_pk))
               .where(ACCOUNTS.c.api_key_hash == bindparam("digest"),
@@ -68,8 +69,7 @@ class CoreStore:
     CLOSED_AS = select(SEQUENCES.c.closed_as).where(SEQUENCES.c.pk == bindparam("pk"))
     COUNTER = update(SERIES).where(SERIES.c.id == bindparam("series_id"),
                                    SERIES.c.account_id == bindparam("account")).values(
-        last_number=bindparam("last_number"), last_entry_id=bindparam("last_entry_id"),
-        updated_at=bindparam("now"))
+        **{name: bindparam(name) for name in Counter._fields}, updated_at=bindparam("now"))
 
     def __enter__(self):
         self.connection = db.session.connection()
@@ -112,9 +112,8 @@ class CoreStore:
                 {**entry._asdict(), "account_id": series.account_id}
                 for series, entries in writes for entry in entries])
             self.connection.execute(self.COUNTER, [{
-                "series_id": series.id, "account": series.account_id,
-                "last_number": entries[-1].number, "last_entry_id": entries[-1].id,
-                "now": now} for series, entries in writes])
+                "series_id": series.id, "account": series.account_id, "now": now,
+                **Counter.after(series, entries)._asdict()} for series, entries in writes])
         db.session.commit()
 
 

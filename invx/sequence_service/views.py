@@ -3,7 +3,7 @@ import base64
 import uuid
 from datetime import datetime
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, Response, current_app, g, request
 from marshmallow import ValidationError
 
 from .. import config, errors, logs, rate_limits, request_body
@@ -15,6 +15,7 @@ from ..auth import (
 )
 from ..http import ascii_integer, json_response
 from ..json_text import load_json
+from ..portugal import qr_picture
 from ..read_replica import lag_tolerant
 from . import issuing, series, signing
 from .answers import SeriesSchema, entry_json
@@ -133,14 +134,14 @@ def create_entry(series_ref, entry_id):
     secret_key = config.current().secret_keys  # and the previous ones: they open the signing key
     try:
         view, entry = issuing.issue_entry(digest, series_ref, entry_id, body["meta"],
-                                          body["sig"], secret_key)
+                                          body["sig"], secret_key, body["pt"])
     except errors.ApiUnauthorized:
         # The key's keyed digest is unknown: account_for_key converts it if it is stored as
         # it was before migration 0007, and the entry is tried again under the new digest.
         if account_for_key(_request_key()) is None:
             raise
         view, entry = issuing.issue_entry(_request_digest(), series_ref, entry_id, body["meta"],
-                                          body["sig"], secret_key)
+                                          body["sig"], secret_key, body["pt"])
     logs.note(account=view.account, series=view.id, number=entry.number)
     return json_response(entry_json(view, entry))
 
@@ -149,6 +150,20 @@ def create_entry(series_ref, entry_id):
 def get_entry(series_ref, entry_id):
     found, entry = series.get_entry(g.account, series_ref, entry_id)
     return json_response(entry_json(found, entry))
+
+
+@bp.get("/series/<series_ref>/entries/<entry_id>/qr.<kind>")
+def entry_qr_code(series_ref, entry_id, kind):
+    """The entry's ATCUD QR code, drawn (SVG or PNG)."""
+    if kind not in qr_picture.KINDS:
+        raise errors.ApiNotFound("A QR code is drawn as qr.svg or qr.png.")
+    _, entry = series.get_entry(g.account, series_ref, entry_id)
+    text = (entry.pt or {}).get("qr_code")
+    if text is None:
+        raise errors.ApiNotFound("This entry has no QR code: its request gave no QR fields.")
+    response = Response(qr_picture.draw(text, kind), content_type=qr_picture.KINDS[kind])
+    response.headers["Cache-Control"] = "private, max-age=86400"  # a document never changes
+    return response
 
 
 @bp.get("/series/<series_ref>/entries")

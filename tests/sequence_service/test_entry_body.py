@@ -11,8 +11,9 @@ TEXT = st.text(max_size=12) | st.sampled_from(["", "a\x00b", "\ud800", "x" * 129
 VALUES = TEXT | st.integers() | st.none() | st.booleans() | st.lists(st.integers(), max_size=2)
 META = (st.dictionaries(TEXT, VALUES, max_size=4) | st.none() | VALUES
         | st.just({f"k{n}": "v" for n in range(MAX_META_KEYS + 1)}))
+PT = st.none() | VALUES | st.just({"invoice_date": "2026-01-02", "gross_total": "1.00"})
 BODIES = st.fixed_dictionaries({}, optional={"meta": META, "sig": st.none() | TEXT,
-                                             "other": VALUES})
+                                             "pt": PT, "other": VALUES})
 
 
 def _marshmallow(body):
@@ -45,6 +46,6 @@ def test_a_plain_body_takes_the_quick_path(monkeypatch):
         raise AssertionError("marshmallow was called")
 
     monkeypatch.setattr(Schema, "load", not_called)
-    assert SCHEMA.load({}) == {"meta": None, "sig": None}
+    assert SCHEMA.load({}) == {"meta": None, "sig": None, "pt": None}
     assert SCHEMA.load({"meta": {"client": "7"}, "extra": 1}) == {"meta": {"client": "7"},
-                                                                  "sig": None}
+                                                                  "sig": None, "pt": None}
