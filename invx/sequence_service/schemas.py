@@ -20,6 +20,15 @@ class StrictInteger(fields.Integer):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class StrictBoolean(fields.Boolean):
+    """A JSON boolean: not 0 or 1, not "true"."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError("Not a valid boolean.")
+        return value
+
+
 class Text(fields.String):
     """A string that can be stored and signed: no NUL (PostgreSQL refuses it in text) and no
     unpaired surrogate (JSON's ``"\\ud800"`` escape, which is not Unicode text)."""
@@ -78,7 +87,7 @@ class SeriesCreateSchema(Schema):
     sig = fields.String(load_default=None, allow_none=True,
                         validate=[validate.Length(max=8192), JWS_SHAPE],
                         metadata={"description": "The client's compact JWS over the series."})
-    pt_signed = fields.Boolean(load_default=False, metadata={
+    pt_signed = StrictBoolean(load_default=False, metadata={
         "description": "Sign each entry as a Portuguese document (its request then carries "
                        "pt), with the account's document key. The codes should then be "
                        "InvoiceNo's: \"FT 2026/\" as prefix."})
