@@ -156,8 +156,9 @@ def test_a_batch_finds_its_series_by_its_id_not_by_its_account(app, key, series,
         connection = store.connection
         for_one, for_several = _parameters([group]), _parameters([group])
         for_one["ref"] = 17  # an InvoiceXpress id
-        counter = (1, None, datetime.datetime(2026, 1, 1), SALES, found.account_id)
-        counters = (datetime.datetime(2026, 1, 1), [SALES], [found.account_id], [1], [None])
+        counter = (1, None, None, None, datetime.datetime(2026, 1, 1), SALES, found.account_id)
+        counters = (datetime.datetime(2026, 1, 1), [SALES], [found.account_id], [1], [None],
+                    [None], [None])
         indexes = {label: _indexes_read(connection, statements[label], parameters, "series")
                    for label, parameters in (
                        ("lock_id", for_several), ("lock_number_id", for_one),
