@@ -41,13 +41,19 @@ def without_blocking():
     psycopg2.extensions.set_wait_callback(None)
 
 
-def test_a_host_that_answers_no_syn_fails_a_request_in_the_connect_timeout(
-        unanswered_port, without_blocking):
-    app = create_app(suite_settings(f"postgresql://nobody@127.0.0.1:{unanswered_port}/none",
+def readyz_of_port(port):
+    """/readyz of an app on the database at ``port`` (connect timeout 1 s): the answer,
+    and the seconds it took."""
+    app = create_app(suite_settings(f"postgresql://nobody@127.0.0.1:{port}/none",
                                     db_connect_timeout=1))
     started = time.monotonic()
     response = app.test_client().get("/readyz")
-    waited = time.monotonic() - started
+    return response, time.monotonic() - started
+
+
+def test_a_host_that_answers_no_syn_fails_a_request_in_the_connect_timeout(
+        unanswered_port, without_blocking):
+    response, waited = readyz_of_port(unanswered_port)
     assert response.status_code == 503
     assert waited < 5  # without tcp_user_timeout: the kernel's SYN retries, two minutes
 
@@ -74,11 +80,7 @@ def green_waits():
 
 def test_a_server_that_accepts_and_never_answers_fails_a_request_in_the_connect_timeout(
         silent_port, green_waits):
-    app = create_app(suite_settings(f"postgresql://nobody@127.0.0.1:{silent_port}/none",
-                                    db_connect_timeout=1))
-    started = time.monotonic()
-    response = app.test_client().get("/readyz")
-    waited = time.monotonic() - started
+    response, waited = readyz_of_port(silent_port)
     assert response.status_code == 503
     check = response.get_json()["checks"]["database:responseTime"][0]
     assert "did not answer in 1 s" in check["output"]
