@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..extensions import READ_ONLY
-from ..models import Account, AtCall, Entry, Sequence, Series, SigningKey, utcnow
+from ..models import Account, AtCall, DocumentKey, Entry, Sequence, Series, SigningKey, utcnow
 from ..tax_authority.audit import shown_outcome
 from . import rows
 
@@ -81,6 +81,9 @@ def export_account(session, account_id, write, lease, progress=None):
     for call in _stream(session, select(AtCall).where(AtCall.account_id == account_id)
                         .order_by(AtCall.id)):
         writer(rows.at_call_row(call, shown_outcome(call, now, lease)))
+    for key in _stream(session, select(DocumentKey).where(DocumentKey.account_id == account_id)
+                       .order_by(DocumentKey.version)):
+        writer(rows.document_key_row(key))
     for key in _stream(session, select(SigningKey).order_by(SigningKey.created_at)):
         writer(rows.signing_key_row(key))
     return writer.finish()

@@ -78,6 +78,14 @@ def at_call_row(call, outcome):
             "duration_ms": call.duration_ms, "message": call.message}
 
 
+def document_key_row(key):
+    """A version of the account's document key: its public half, which verifies the Hash
+    of the documents whose HashControl it is (its private half is never written)."""
+    return {"type": "document_key", "hash_control": key.version,
+            "public_key": key.public_key, "certificate_number": key.certificate_number,
+            "created_at": _time(key.created_at)}
+
+
 def signing_key_row(key):
     """A public key that signs entries (its private half is never written)."""
     return {"type": "signing_key", "id": key.id, "public_jwk": key.public_jwk,

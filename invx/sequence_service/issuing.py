@@ -96,8 +96,12 @@ def _write_entries(batch, secret_key):
             series = found.get(group)
             refused[group] = numbering.refusal(group[0], series)
             if refused[group] is None:
-                document_signer = pt_documents.signer_for(statements.connection, series,
-                                                          secret_key)
+                try:
+                    document_signer = _document_signer(statements.connection, series,
+                                                       secret_key)
+                except errors.SigningUnavailable as error:  # this account's requests only
+                    refused[group] = error
+                    continue
                 numbered.append((series, *numbering.number(series, existing, tickets,
                                                            signer, now, document_signer)))
         statements.write([(series, entries) for series, entries, _ in numbered], now)
@@ -153,6 +157,17 @@ def _unknown_series_error(key_digest):
     known = account_for_digest(key_digest) is not None
     db.session.rollback()
     return errors.ApiNotFound("No such series.") if known else errors.ApiUnauthorized()
+
+
+def _document_signer(connection, series, secret_key):
+    """The Signer of the series' Portuguese documents, or None; SigningUnavailable when its
+    account's document key cannot be opened."""
+    try:
+        return pt_documents.signer_for(connection, series, secret_key)
+    except (SecretKeyMissing, SecretUnreadable) as error:
+        raise errors.SigningUnavailable(
+            "The server cannot sign this account's documents: INVX_SECRET_KEY is not set or "
+            "has changed since its document key was stored.") from error
 
 
 def _signer(secret_key):

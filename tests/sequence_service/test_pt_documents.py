@@ -12,13 +12,14 @@ import segno
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import delete
 
-from invx import document_keys
+from invx import document_keys, errors
 from invx.extensions import db
 from invx.models import Account, Entry, VerificationCheckpoint, utcnow
 from invx.portugal import document_hash
 from invx.secret_box import Keys
 
 from ..portugal.test_document_hash import KEY, KEY_FILE
+from ..support import batches
 from ..support.sequence_service import API, SALES, put_entry, put_series
 from ..support.settings import TEST_SECRET
 
@@ -233,6 +234,10 @@ def test_the_export_carries_the_saft_fields(app, client, auth, signing, sequence
         "InvoiceNo": "FT 2023/1", "ATCUD": f"{sequence['current_invoice_validation_code']}-1",
         "Hash": answer["pt"]["hash"], "HashControl": "1", "InvoiceDate": "2026-01-02",
         "SystemEntryDate": "2026-01-02T09:15:00", "GrossTotal": "12.30"}
+    key_row, = [row for row in rows if row["type"] == "document_key"]
+    assert (key_row["hash_control"], key_row["certificate_number"]) == (1, "1234")
+    assert key_row["public_key"] == document_keys.public_pem(KEY)
+    assert "PRIVATE" not in output.read_text()
 
 
 def test_a_sequence_service_series_may_opt_in(app, client, auth, signing):
@@ -269,3 +274,24 @@ def test_invx_verify_checks_the_document_chain_too(app, client, auth, signing):
     report = json.loads(broken.output)
     assert report["broken_at"]["number"] == 2
     assert "document Hash does not verify" in report["broken_at"]["problem"]
+
+
+def test_a_document_key_that_cannot_be_opened_fails_its_own_requests_only(
+        app, client, auth, key, sequence):
+    with app.app_context():
+        account = Account.query.filter_by(name="acme").one()
+        document_keys.set_document_key(account, KEY, "1234",
+                                       Keys("another-secret-key-0123456789abcdef"), utcnow())
+    invoices = sequence["current_invoice_sequence_id"]
+    refused = put_pt(client, auth, invoices, **PT)
+    assert refused.status_code == 503
+    assert refused.get_json()["code"] == "signing_unavailable"
+    put_series(client, auth, SALES)
+    with app.app_context():
+        signed = batches.ticket(group=(batches.group(key)[0], ("number_id", invoices)))
+        signed.pt = PT
+        plain = batches.ticket(group=batches.group(key, SALES))
+    batches.write(app, key, [signed, plain])
+    assert plain.outcome()[1].number == 1
+    with pytest.raises(errors.SigningUnavailable):
+        signed.outcome()
