@@ -64,9 +64,9 @@ def readyz():
         checks["database:replication"] = [replication]
     replica = read_engine()
     if replica is not None:  # its reads fail while it is down, but numbering goes on
-        check, _ = _database_check(replica, replication=False)
-        checks["replica:responseTime"] = [{**check, "status": "pass"} if check["status"] ==
-                                          "pass" else {**check, "status": "warn"}]
+        check, _ = _database_check(replica, with_replication=False)
+        checks["replica:responseTime"] = [
+            {**check, "status": "pass" if check["status"] == "pass" else "warn"}]
     if db.engine.dialect.name == "sqlite":
         checks["database:writable"] = [_sqlite_writable()]
     seen = [_tax_authority_check(seen) for seen in reachability.last_seen().values()]
@@ -81,12 +81,12 @@ def _now():
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _database_check(engine, replication=True):
+def _database_check(engine, with_replication=True):
     """The database's response time check, and on PostgreSQL its replication check (None
-    when it could not be asked, or not ``replication``)."""
+    when it could not be asked, or not ``with_replication``)."""
     started = time.monotonic()
     check = {"componentType": "datastore", "observedUnit": "ms", "time": _now()}
-    asked, replication = replication, None
+    replication = None
     try:
         with engine.connect() as connection:
             postgres = connection.dialect.name == "postgresql"
@@ -94,7 +94,7 @@ def _database_check(engine, replication=True):
                 connection.exec_driver_sql(f"SET statement_timeout = {READY_TIMEOUT_MS}")
             connection.execute(text("SELECT 1"))
             check["observedValue"] = round((time.monotonic() - started) * 1000, 1)
-            if postgres and asked:
+            if postgres and with_replication:
                 replication = {"componentType": "datastore", "time": check["time"],
                                **replication_check(connection)}
             if postgres:

@@ -165,10 +165,12 @@ def submit(key, ticket, write_batch):
     finally:
         with batcher.lock:
             batcher.release(ticket)
-            # the lead passes on when this was the only leader; otherwise a request that
-            # waits long enough takes it
-            after = next((t for t in batcher.queue if not batcher.leaders
-                          and batcher.elect(t)), None)
+            # The lead passes on when this was the only leader (then no series is held, and
+            # the first queued request leads); otherwise a request that waits long enough
+            # takes it.
+            after = None
+            if batcher.queue and not batcher.leaders and batcher.elect(batcher.queue[0]):
+                after = batcher.queue[0]
             if not batcher.queue and not batcher.leaders:
                 _forget(key, batcher)
         for waiting in [after] * (after is not None) + [t for t in batch.tickets

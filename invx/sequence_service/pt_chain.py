@@ -2,8 +2,7 @@
 (``chain``): each signed entry's Hash must verify, under the account's document key of its
 HashControl, over the message built from its stored fields and the Hash of the signed
 entry before it. Changing a stored date, total, number or Hash breaks it there."""
-from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import InvalidOperation
 
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
@@ -12,6 +11,7 @@ from .. import document_keys
 from ..extensions import db
 from ..models import Entry
 from ..portugal import document_hash
+from . import pt_documents
 
 
 class Keys:
@@ -52,10 +52,7 @@ def problem(entry, previous_hash, keys):
     if key is None:
         return f"no document key of version {signed.get('hash_control')!r} signed it"
     try:
-        text = document_hash.message(date.fromisoformat(signed["invoice_date"]),
-                                     datetime.fromisoformat(signed["system_entry_date"]),
-                                     entry.code, Decimal(signed["gross_total"]),
-                                     previous_hash)
+        text = pt_documents.signed_text(signed, entry.code, previous_hash)
     except (KeyError, TypeError, ValueError, InvalidOperation):
         return "the signed document's stored fields are not readable"
     if not document_hash.verifies(key, text, signed.get("hash") or ""):

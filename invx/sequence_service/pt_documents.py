@@ -68,19 +68,26 @@ def sign(series, signer, ticket, code, number, chain, now):
     """The entry's ``pt`` record: what was signed, its Hash and HashControl, and the QR
     text when the request gave its fields; ``chain`` moves to it."""
     given = ticket.pt
-    entered = given.get("system_entry_date") or lisbon_moment(now)
-    text = document_hash.message(date.fromisoformat(given["invoice_date"]),
-                                 datetime.fromisoformat(entered), code,
-                                 Decimal(given["gross_total"]), chain.hash)
-    signature = document_hash.sign(signer.private_key, text)
-    record = {"invoice_date": given["invoice_date"], "system_entry_date": entered,
-              "gross_total": given["gross_total"], "hash": signature,
-              "hash_control": signer.version, "certificate_number": signer.certificate_number}
+    record = {"invoice_date": given["invoice_date"],
+              "system_entry_date": given.get("system_entry_date") or lisbon_moment(now),
+              "gross_total": given["gross_total"]}
+    signature = document_hash.sign(signer.private_key, signed_text(record, code, chain.hash))
+    record.update(hash=signature, hash_control=signer.version,
+                  certificate_number=signer.certificate_number)
     if given.get("taxes_total") is not None:
         record["qr_code"] = qr_code.qr_text(_document(series, signer, record, code, number),
                                             _qr_fields(given))
     chain.hash, chain.date = signature, given["invoice_date"]
     return record
+
+
+def signed_text(record, invoice_no, previous_hash):
+    """The message a document's Hash signs, from its fields as they are written in a
+    request and stored (``invoice_date``, ``system_entry_date``, ``gross_total``): what is
+    signed here, and checked again by ``pt_chain``."""
+    return document_hash.message(date.fromisoformat(record["invoice_date"]),
+                                 datetime.fromisoformat(record["system_entry_date"]),
+                                 invoice_no, Decimal(record["gross_total"]), previous_hash)
 
 
 def lisbon_moment(now):
